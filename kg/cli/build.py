@@ -1,0 +1,138 @@
+"""`kg build`, `kg validate`, `kg export`, `kg coverage`: each parses options, calls kg.build, renders."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from kg.cli.common import project_option, reports_errors
+from kg.export import FORMATS
+
+
+@click.command()
+@project_option
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 if out/ differs from a fresh build.")
+@click.option("--no-reason", is_flag=True, help="Skip OWL reasoning (no inferred graphs; no Java needed).")
+@reports_errors
+def build(project: Path, check: bool, no_reason: bool):
+    """Ground, reason, validate and write every output file to out/.
+
+    Reads ontology/, shapes/, registry/ and every articles/<slug>/; resolves each evidence quote to
+    its character offsets; checks consistency with HermiT; validates with SHACL; writes out/kg.ttl,
+    kg.jsonld, kg.nt, kg.nq and kg.trig atomically. On any error nothing in out/ changes.
+    """
+    from kg.build import NotConforming, OUT_DIR, build as run, stale, write
+    from kg.errors import CheckFailed, Problem
+
+    try:
+        result = run(project, reason=not no_reason)
+    except NotConforming as error:
+        click.echo(error.report.text(), err=True, nl=False)
+        raise
+    out = project / OUT_DIR
+    if check:
+        changed = stale(out, result.files)
+        if changed:
+            raise CheckFailed([Problem("differs from a fresh build; run `kg build`", f"{OUT_DIR}/{n}") for n in changed])
+        click.echo(f"{OUT_DIR}/ is up to date ({len(result.files)} files)")
+        return
+    changed = write(out, result.files)
+    _refresh_store(out)
+    graphs = len({q.graph_name for q in result.quads})
+    click.echo(
+        f"built {len(result.quads)} quads in {graphs} graphs from {len(result.project.articles)} article(s); "
+        f"{len(changed)} file(s) changed in {OUT_DIR}/"
+    )
+
+
+def _refresh_store(out: Path) -> None:
+    try:
+        from kg.store import refresh
+    except ImportError:
+        return
+    refresh(out)
+
+
+@click.command()
+@project_option
+@click.option(
+    "--format", "format_", type=click.Choice(["text", "json", "turtle"]), default="text", show_default=True,
+    help="text: grouped by article and node, with file:line; json: machine-readable; turtle: the SHACL report graph.",
+)
+@reports_errors
+def validate(project: Path, format_: str):
+    """Validate the curated graph against the SHACL shapes.
+
+    Exit codes: 0 conforms, 1 does not conform, 2 usage or input error, 3 internal error.
+    """
+    from kg.build import check, ground_all
+    from kg.curation import read_project
+
+    loaded = read_project(project)
+    report = check(loaded, ground_all(loaded))
+    output = {"text": report.text, "json": report.json}.get(format_)
+    if output:
+        click.echo(output(), nl=False)
+    else:
+        sys.stdout.buffer.write(report.graph)
+    sys.exit(0 if report.conforms else 1)
+
+
+@click.command()
+@project_option
+@click.option("--format", "format_", type=click.Choice(sorted(FORMATS)), default="ttl", show_default=True,
+              help="ttl (text/turtle), jsonld (application/ld+json), nt (application/n-triples), "
+                   "nq (application/n-quads), trig (application/trig).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to this file (atomically) instead of stdout.")
+@click.option("--no-reason", is_flag=True, help="Leave out inferred triples.")
+@reports_errors
+def export(project: Path, format_: str, output: Path | None, no_reason: bool):
+    """Write the built graph in one RDF format, to stdout by default.
+
+    nq and trig keep the named graphs (one per article, the registry, the ontology, inferred
+    triples); ttl, nt and jsonld hold their union.
+    """
+    from kg.build import build as run, write
+
+    result = run(project, reason=not no_reason)
+    data = result.files[f"kg{FORMATS[format_].extension}"]
+    if output is None:
+        sys.stdout.buffer.write(data)
+    else:
+        write(output.parent, {output.name: data})
+
+
+@click.command()
+@project_option
+@click.option("--all", "show_all", is_flag=True, help="List every sentence, not only those that back no fact.")
+@reports_errors
+def coverage(project: Path, show_all: bool):
+    """Show which sentences of each article back a fact.
+
+    Every sentence must back at least one fact or be excluded, with a reason, in the article's
+    exclusions.toml. Exit 1 when a sentence is neither (or an exclusion is stale).
+    """
+    from kg.build import ground_all
+    from kg.coverage import coverage as measure
+    from kg.curation import read_project
+    from kg.errors import CheckFailed
+
+    loaded = read_project(project)
+    problems = []
+    for article, grounded in zip(loaded.articles, ground_all(loaded)):
+        result = measure(article, grounded)
+        click.echo(f"{article.slug}: {result.covered}/{len(result.lines)} sentences covered ({result.percent:.0f} %)")
+        for line in result.lines:
+            if show_all or line.status == "MISSING":
+                detail = f"{line.facts} fact(s)" if line.facts else (line.excluded or "backs no fact and is not excluded")
+                words = line.text if len(line.text) <= 70 else line.text[:69] + "…"
+                click.echo(f"  {line.index:>3} {line.status:<8} {words}  — {detail}")
+        problems += list(result.problems)
+        if result.covered < len(result.lines):
+            from kg.errors import Problem
+            problems.append(Problem(f"{len(result.lines) - result.covered} sentence(s) back no fact and are not excluded", f"{article.folder}/article.txt"))
+    if problems:
+        raise CheckFailed(problems)

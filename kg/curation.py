@@ -1,0 +1,394 @@
+"""Read the project's curated inputs: ontology, shapes, registry and articles.
+
+Turtle is parsed with pyoxigraph: it keeps literals exactly as the curator wrote them (rdflib would
+normalise "007" to "7") and reports syntax errors with line and column.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import pyoxigraph as ox
+
+from kg.errors import KgError, Problem
+from kg.namespaces import CURATION_PREFIXES, KG, KGC, OWL, RDF, RDFS
+
+RDF_TYPE = ox.NamedNode(RDF + "type")
+RDFS_LABEL = ox.NamedNode(RDFS + "label")
+KGC_EVIDENCE = ox.NamedNode(KGC + "evidence")
+KGC_EXACT = ox.NamedNode(KGC + "exact")
+KGC_PREFIX = ox.NamedNode(KGC + "prefix")
+CURATION_TERMS = {KGC_EVIDENCE.value, KGC_EXACT.value, KGC_PREFIX.value}
+
+ONTOLOGY_DIR = "ontology"
+SHAPES_DIR = "shapes"
+REGISTRY_FILE = "registry/entities.ttl"
+ARTICLES_DIR = "articles"
+ARTICLE_FILES = ("article.txt", "facts.ttl", "meta.toml")
+
+
+@dataclass(frozen=True)
+class Source:
+    """One parsed Turtle file, remembering where each subject is written."""
+
+    path: str
+    text: str
+    triples: tuple[ox.Triple, ...]
+
+    def line_of(self, term: ox.NamedNode | ox.BlankNode) -> int | None:
+        """Line (1-based) where `term` is first written as a subject, else first mentioned."""
+        return _locate(self.text, term, subject=True) or _locate(self.text, term, subject=False)
+
+    def where(self, term) -> Problem:
+        return Problem("", self.path, self.line_of(term))
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    sentence: str
+    reason: str
+    line: int | None
+
+
+@dataclass(frozen=True)
+class Article:
+    slug: str
+    folder: str
+    text: str
+    meta: dict
+    facts: Source
+    exclusions: tuple[Exclusion, ...] = ()
+
+    @property
+    def text_path(self) -> str:
+        return f"{self.folder}/article.txt"
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+    ontology: tuple[Source, ...]
+    shapes: tuple[Source, ...]
+    registry: Source
+    articles: tuple[Article, ...]
+    vocabulary: "Vocabulary" = field(repr=False, default=None)
+    problems: tuple[Problem, ...] = ()  # found in well-formed input; reported with grounding's
+
+    def sources(self) -> list[Source]:
+        return [self.registry, *(a.facts for a in self.articles)]
+
+
+def read_text(root: Path, relative: str) -> str:
+    """Read a UTF-8 file; a bad byte is an error at its line and column."""
+    data = (root / relative).read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        before = data[: error.start]
+        line = before.count(b"\n") + 1
+        column = error.start - (before.rfind(b"\n") + 1) + 1
+        raise KgError(
+            Problem(f"not valid UTF-8 (byte 0x{data[error.start]:02x})", relative, line, column)
+        ) from None
+
+
+def parse_turtle(root: Path, relative: str) -> Source:
+    """Parse one Turtle file. Its prefixes must be the project's fixed ones (kg.namespaces)."""
+    text = read_text(root, relative)
+    try:
+        quads = ox.parse(input=text.encode("utf-8"), format=ox.RdfFormat.TURTLE)
+        triples = tuple(ox.Triple(q.subject, q.predicate, q.object) for q in quads)
+    except SyntaxError as error:
+        message = re.sub(r"^Parser error at line \d+ (between columns \d+ and \d+|column \d+): ", "", error.msg)
+        raise KgError(Problem(f"Turtle syntax: {message}", relative, error.lineno, error.offset)) from None
+    for match in re.finditer(r"(?im)^\s*@?prefix\s+([A-Za-z][\w.-]*)?:\s*<([^>]*)>", text):
+        name, iri = match[1] or "", match[2]
+        if name in CURATION_PREFIXES and CURATION_PREFIXES[name] != iri:
+            raise KgError(
+                Problem(
+                    f"prefix {name}: must be <{CURATION_PREFIXES[name]}> (kg's fixed prefixes), not <{iri}>",
+                    relative,
+                    text.count("\n", 0, match.start(2)) + 1,
+                )
+            )
+    return Source(relative, text, triples)
+
+
+def read_project(root: Path) -> Project:
+    """Read and parse every input. Unparseable input raises KgError (all such problems at once);
+    problems in well-formed input are kept in `Project.problems` to be reported with grounding's."""
+    root = Path(root)
+    problems: list[Problem] = []
+
+    def attempt(function, *args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except KgError as error:
+            problems.extend(error.problems)
+            return None
+
+    ontology = tuple(
+        s for s in (attempt(parse_turtle, root, p) for p in _ttl_files(root, ONTOLOGY_DIR)) if s
+    )
+    shapes = tuple(
+        s for s in (attempt(parse_turtle, root, p) for p in _ttl_files(root, SHAPES_DIR)) if s
+    )
+    if not (root / REGISTRY_FILE).is_file():
+        problems.append(Problem("missing registry of shared entities", REGISTRY_FILE))
+        registry = None
+    else:
+        registry = attempt(parse_turtle, root, REGISTRY_FILE)
+
+    articles = []
+    for folder in _article_folders(root, problems):
+        article = attempt(_read_article, root, folder)
+        if article:
+            articles.append(article)
+
+    if problems:
+        raise KgError(problems)
+    vocabulary = Vocabulary.from_sources(ontology)
+    project = Project(root, ontology, shapes, registry, tuple(articles), vocabulary)
+    problems = check_terms(project) + check_labels(project) + check_blank_nodes(project)
+    return replace(project, problems=tuple(problems))
+
+
+def _ttl_files(root: Path, folder: str) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in (root / folder).glob("*.ttl"))
+
+
+def _article_folders(root: Path, problems: list[Problem]) -> list[str]:
+    base = root / ARTICLES_DIR
+    if not base.is_dir():
+        problems.append(Problem("no articles/ folder: nothing to build", ARTICLES_DIR))
+        return []
+    folders = sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not folders:
+        problems.append(Problem("articles/ holds no article folder: nothing to build", ARTICLES_DIR))
+    result = []
+    for folder in folders:
+        relative = folder.relative_to(root).as_posix()
+        missing = [name for name in ARTICLE_FILES if not (folder / name).is_file()]
+        if missing:
+            problems.append(Problem(f"article folder lacks {', '.join(missing)}", relative))
+        elif not re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", folder.name):
+            problems.append(
+                Problem("article folder name must be a slug: lowercase letters, digits, hyphens", relative)
+            )
+        else:
+            result.append(relative)
+    return result
+
+
+def _read_article(root: Path, folder: str) -> Article:
+    text = read_text(root, f"{folder}/article.txt")
+    meta_path = f"{folder}/meta.toml"
+    meta = _read_toml(root, meta_path)
+    facts = parse_turtle(root, f"{folder}/facts.ttl")
+    exclusions: tuple[Exclusion, ...] = ()
+    exclusions_path = f"{folder}/exclusions.toml"
+    if (root / exclusions_path).is_file():
+        raw = _read_toml(root, exclusions_path)
+        source_text = read_text(root, exclusions_path)
+        items = []
+        for entry in raw.get("exclude", []):
+            sentence, reason = entry.get("sentence"), entry.get("reason")
+            line = _line_containing(source_text, sentence) if sentence else None
+            if not sentence or not reason:
+                raise KgError(
+                    Problem("each [[exclude]] needs both sentence and reason", exclusions_path, line)
+                )
+            items.append(Exclusion(sentence, reason, line))
+        exclusions = tuple(items)
+    return Article(folder.rsplit("/", 1)[-1], folder, text, meta, facts, exclusions)
+
+
+def _read_toml(root: Path, relative: str) -> dict:
+    text = read_text(root, relative)
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        match = re.search(r"\(at line (\d+), column (\d+)\)", str(error))
+        line, column = (int(match[1]), int(match[2])) if match else (None, None)
+        message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(error))
+        raise KgError(Problem(f"TOML syntax: {message}", relative, line, column)) from None
+
+
+def _line_containing(text: str, needle: str) -> int | None:
+    index = text.find(needle)
+    return text.count("\n", 0, index) + 1 if index >= 0 else None
+
+
+# --- where a term is written -------------------------------------------------------------
+
+
+def prefixed(iri: str, prefixes: dict[str, str] = CURATION_PREFIXES) -> str | None:
+    for prefix, namespace in prefixes.items():
+        if iri.startswith(namespace):
+            local = iri[len(namespace) :]
+            if re.fullmatch(r"[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_-])?", local):
+                return f"{prefix}:{local}"
+    return None
+
+
+def _spellings(term: ox.NamedNode) -> list[str]:
+    spellings = [f"<{term.value}>"]
+    short = prefixed(term.value)
+    if short:
+        spellings.insert(0, short)
+    return spellings
+
+
+def _locate(text: str, term, *, subject: bool) -> int | None:
+    if not isinstance(term, ox.NamedNode):
+        return None
+    for spelling in _spellings(term):
+        boundary = r"(?![A-Za-z0-9_:.-]*[A-Za-z0-9_:-])" if not spelling.startswith("<") else ""
+        pattern = (r"(?m)^[ \t]*" if subject else r"(?<![A-Za-z0-9_:<-])") + re.escape(spelling) + boundary
+        match = re.search(pattern, text)
+        if match:
+            return text.count("\n", 0, match.start()) + 1
+    return None
+
+
+# --- checks on the curated graph -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The terms the ontology defines (classes, properties, individuals such as code-list concepts)."""
+
+    classes: frozenset[str]
+    properties: frozenset[str]
+    individuals: frozenset[str]
+    subclass_of: tuple[tuple[str, str], ...] = ()
+
+    def descendants(self, iri: str) -> frozenset[str]:
+        """`iri` and every named class below it (rdfs:subClassOf, transitively)."""
+        found, frontier = {iri}, [iri]
+        while frontier:
+            parent = frontier.pop()
+            for child, super_class in self.subclass_of:
+                if super_class == parent and child not in found:
+                    found.add(child)
+                    frontier.append(child)
+        return frozenset(found)
+
+    @classmethod
+    def from_sources(cls, sources) -> "Vocabulary":
+        class_types = {OWL + "Class", RDFS + "Class"}
+        property_types = {
+            OWL + "ObjectProperty",
+            OWL + "DatatypeProperty",
+            OWL + "AnnotationProperty",
+            RDF + "Property",
+        }
+        classes, properties, individuals, edges = set(), set(), set(), set()
+        for source in sources:
+            for triple in source.triples:
+                if triple.predicate.value == RDFS + "subClassOf" and isinstance(triple.object, ox.NamedNode):
+                    edges.add((triple.subject.value, triple.object.value))
+                if triple.predicate == RDF_TYPE and isinstance(triple.subject, ox.NamedNode):
+                    kind = triple.object.value
+                    if kind in class_types:
+                        classes.add(triple.subject.value)
+                    elif kind in property_types:
+                        properties.add(triple.subject.value)
+                    else:
+                        individuals.add(triple.subject.value)
+        return cls(frozenset(classes), frozenset(properties), frozenset(individuals), tuple(sorted(edges)))
+
+    def defines(self, iri: str) -> bool:
+        return iri in self.classes or iri in self.properties or iri in self.individuals
+
+
+def _own(iri: str) -> bool:
+    return iri.startswith("https://example.org/kg/") and not iri.startswith(
+        ("https://example.org/kg/id/", "https://example.org/kg/graph/")
+    )
+
+
+def check_terms(project: Project) -> list[Problem]:
+    """Every class, property and code used from our own namespaces must be defined."""
+    vocabulary = project.vocabulary
+    problems = []
+    seen = set()
+    for source in project.sources():
+        for triple in source.triples:
+            uses = [(triple.predicate, "property", vocabulary.properties | CURATION_TERMS)]
+            if triple.predicate == RDF_TYPE:
+                uses.append((triple.object, "class", vocabulary.classes))
+            elif isinstance(triple.object, ox.NamedNode) and _own(triple.object.value):
+                uses.append(
+                    (triple.object, "term", vocabulary.classes | vocabulary.individuals | vocabulary.properties)
+                )
+            for term, kind, known in uses:
+                if not isinstance(term, ox.NamedNode) or not _own(term.value) or term.value in known:
+                    continue
+                if (source.path, term.value) in seen:
+                    continue
+                seen.add((source.path, term.value))
+                name = prefixed(term.value) or f"<{term.value}>"
+                message = f"{name} is not a {kind} the ontology defines"
+                candidates = {prefixed(i) or i: i for i in known if i.startswith(term.value.rsplit('/', 1)[0][:20])}
+                close = difflib.get_close_matches(name, sorted(candidates), n=1, cutoff=0.6)
+                if close:
+                    message += f" (did you mean {close[0]}?)"
+                problems.append(Problem(message, source.path, _locate(source.text, term, subject=False)))
+    return problems
+
+
+def check_labels(project: Project) -> list[Problem]:
+    """One entity, one label per language, across all files."""
+    first: dict[tuple[str, str | None], tuple[str, Source]] = {}
+    problems = []
+    for source in project.sources():
+        for triple in source.triples:
+            if triple.predicate != RDFS_LABEL or not isinstance(triple.object, ox.Literal):
+                continue
+            key = (str(triple.subject), triple.object.language)
+            label = triple.object.value
+            if key not in first:
+                first[key] = (label, source)
+            elif first[key][0] != label:
+                other_label, other = first[key]
+                line = _locate(source.text, triple.subject, subject=False)
+                other_line = other.line_of(triple.subject)
+                name = prefixed(triple.subject.value) if isinstance(triple.subject, ox.NamedNode) else str(triple.subject)
+                problems.append(
+                    Problem(
+                        f'conflicting labels for {name}: "{label}" here, "{other_label}" at '
+                        f"{other.path}:{other_line}",
+                        source.path,
+                        line,
+                    )
+                )
+    return problems
+
+
+def check_blank_nodes(project: Project) -> list[Problem]:
+    """Blank nodes only inside kgc:evidence; anything a person refers to gets an IRI."""
+    problems = []
+    for source in project.sources():
+        allowed = {
+            t.object for t in source.triples if t.predicate == KGC_EVIDENCE and isinstance(t.object, ox.BlankNode)
+        }
+        for triple in source.triples:
+            node = triple.subject if isinstance(triple.subject, ox.BlankNode) else None
+            if node is None and isinstance(triple.object, ox.BlankNode) and triple.predicate != KGC_EVIDENCE:
+                node = triple.object
+            if node is not None and node not in allowed:
+                name = prefixed(triple.predicate.value) or triple.predicate.value
+                problems.append(
+                    Problem(
+                        f"blank node used with {name}: mint an IRI (ex:…) for anything a person would refer to",
+                        source.path,
+                        _locate(source.text, triple.predicate, subject=False),
+                    )
+                )
+                break
+    return problems

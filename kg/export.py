@@ -1,0 +1,157 @@
+"""Serialise the built dataset. Every writer sorts, so the same graph gives the same bytes.
+
+Turtle and TriG are written here rather than by a library so that the layout is ours and stable:
+one block per subject, `a` first, then rdfs:label, then the other predicates by prefixed name,
+objects sorted; literals exactly as the curator wrote them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import pyoxigraph as ox
+
+from kg.namespaces import PREFIXES, RDF, RDFS
+
+RDF_TYPE = RDF + "type"
+RDFS_LABEL = RDFS + "label"
+XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    media_type: str
+    extension: str
+    graphs: bool  # keeps named graphs
+    rdf_format: ox.RdfFormat | None
+
+
+FORMATS: dict[str, Format] = {
+    "ttl": Format("ttl", "text/turtle", ".ttl", False, ox.RdfFormat.TURTLE),
+    "jsonld": Format("jsonld", "application/ld+json", ".jsonld", False, ox.RdfFormat.JSON_LD),
+    "nt": Format("nt", "application/n-triples", ".nt", False, ox.RdfFormat.N_TRIPLES),
+    "nq": Format("nq", "application/n-quads", ".nq", True, ox.RdfFormat.N_QUADS),
+    "trig": Format("trig", "application/trig", ".trig", True, ox.RdfFormat.TRIG),
+}
+
+
+def serialize(quads: Iterable[ox.Quad], format: str, *, context: dict | None = None) -> bytes:
+    """One format of the dataset. `context` (a JSON-LD @context) is needed for jsonld only."""
+    quads = sorted(set(quads), key=_quad_key)
+    if format == "nq":
+        return "".join(f"{q} .\n" for q in quads).encode("utf-8")
+    triples = sorted({ox.Triple(q.subject, q.predicate, q.object) for q in quads}, key=_triple_key)
+    if format == "nt":
+        return "".join(f"{t} .\n" for t in triples).encode("utf-8")
+    if format == "ttl":
+        return turtle(triples).encode("utf-8")
+    if format == "trig":
+        return trig(quads).encode("utf-8")
+    if format == "jsonld":
+        return jsonld(triples, context=context or {}).encode("utf-8")
+    raise ValueError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
+
+
+def _triple_key(t: ox.Triple):
+    return (str(t.subject), str(t.predicate), str(t.object))
+
+
+def _quad_key(q: ox.Quad):
+    return (str(q.graph_name), str(q.subject), str(q.predicate), str(q.object))
+
+
+_LOCAL = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_-])?")
+
+
+def term(node, used: set[str] | None = None) -> str:
+    """A term in Turtle: a prefixed name when one of kg's prefixes fits, else N-Triples form."""
+    if isinstance(node, ox.NamedNode):
+        for prefix, namespace in PREFIXES.items():
+            if node.value.startswith(namespace) and _LOCAL.fullmatch(node.value[len(namespace) :]):
+                if used is not None:
+                    used.add(prefix)
+                return f"{prefix}:{node.value[len(namespace):]}"
+        return str(node)
+    if isinstance(node, ox.Literal) and not node.language and node.datatype.value != XSD_STRING:
+        datatype = term(node.datatype, used)
+        return f"{str(ox.Literal(node.value))}^^{datatype}"
+    return str(node)
+
+
+def _predicate_order(predicate: ox.NamedNode, used: set[str]) -> tuple:
+    if predicate.value == RDF_TYPE:
+        return (0, "")
+    if predicate.value == RDFS_LABEL:
+        return (1, "")
+    return (2, term(predicate, used))
+
+
+def _body(triples: list[ox.Triple], used: set[str], indent: str) -> list[str]:
+    by_subject: dict = {}
+    for t in triples:
+        by_subject.setdefault(t.subject, {}).setdefault(t.predicate, []).append(t.object)
+    blocks = []
+    for subject in sorted(by_subject, key=lambda s: term(s)):
+        predicates = by_subject[subject]
+        lines = [indent + term(subject, used)]
+        ordered = sorted(predicates, key=lambda p: _predicate_order(p, used))
+        for index, predicate in enumerate(ordered):
+            name = "a" if predicate.value == RDF_TYPE else term(predicate, used)
+            objects = sorted((term(o, used) for o in predicates[predicate]))
+            end = " ." if index == len(ordered) - 1 else " ;"
+            lines.append(f"{indent}    {name} {' , '.join(objects)}{end}")
+        blocks.append("\n".join(lines))
+    return blocks
+
+
+def _prefix_block(used: set[str]) -> str:
+    return "".join(f"@prefix {p}: <{iri}> .\n" for p, iri in PREFIXES.items() if p in used)
+
+
+def turtle(triples: list[ox.Triple]) -> str:
+    used: set[str] = set()
+    blocks = _body(triples, used, "")
+    return _prefix_block(used) + "\n" + "\n\n".join(blocks) + "\n"
+
+
+def trig(quads: list[ox.Quad]) -> str:
+    used: set[str] = set()
+    graphs: dict = {}
+    for q in quads:
+        graphs.setdefault(q.graph_name, []).append(ox.Triple(q.subject, q.predicate, q.object))
+    parts = []
+    for graph in sorted(graphs, key=str):
+        blocks = _body(graphs[graph], used, "    ")
+        name = "" if isinstance(graph, ox.DefaultGraph) else f"{term(graph, used)} "
+        parts.append(f"{name}{{\n" + "\n\n".join(blocks) + "\n}\n")
+    return _prefix_block(used) + "\n" + "\n".join(parts)
+
+
+def jsonld(triples: list[ox.Triple], *, context: dict) -> str:
+    """Compacted with the project's own context: short keys, and only the prefixes the context holds.
+    rdflib compacts; we then sort nodes and values so the bytes do not depend on hashing."""
+    from kg.rdf import to_rdflib
+
+    graph = to_rdflib(triples)
+    data = json.loads(graph.serialize(format="json-ld", context=context, auto_compact=True))
+    nodes = data.get("@graph", [data] if "@id" in data else [])
+    nodes = sorted((_sorted_values(n) for n in nodes), key=lambda n: n.get("@id", ""))
+    document = {"@context": context.get("@context", context), "@graph": nodes}
+    return json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+
+
+def _sorted_values(node):
+    if isinstance(node, dict):
+        return {k: _sorted_values(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return sorted((_sorted_values(v) for v in node), key=lambda v: json.dumps(v, sort_keys=True))
+    return node
+
+
+def read_context(path: Path) -> dict:
+    return json.loads(Path(path).read_text(encoding="utf-8"))

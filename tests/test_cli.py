@@ -1,0 +1,55 @@
+"""The command line as a whole: help texts, the README documents every command, start-up stays light."""
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, run
+from kg.cli import COMMANDS, main
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_command_has_help(runner, name):
+    result = run(runner, name, "--help")
+    assert result.exit_code == 0
+    command = main.get_command(None, name)
+    assert command.help and len(command.help.strip()) > 20
+    assert COMMANDS[name][2] in run(runner, "--help").output
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_command_is_in_the_readme(name):
+    assert re.search(rf"^#+ `kg {name}\b", README, re.M), f"README has no section for `kg {name}`"
+
+
+def test_readme_commands_are_real_commands():
+    used = set(re.findall(r"^\s*(?:\.venv/bin/)?kg (\w[\w-]*)", README, re.M))
+    assert used, "the README shows no kg command"
+    assert used <= set(COMMANDS), f"README mentions unknown commands: {used - set(COMMANDS)}"
+
+
+def test_readme_setup_commands_are_what_ci_runs():
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "bash tests/run.sh" in ci and "kg build --check" in ci
+    assert "bash tests/run.sh" in README
+
+
+def test_help_imports_no_heavy_library():
+    """`kg --help` must answer fast: the CLI imports rdflib, pyshacl, owlready2, pyoxigraph only when used."""
+    code = (
+        "import sys; from kg.cli import main\n"
+        "try: main(['--help'])\nexcept SystemExit: pass\n"
+        "heavy = sorted(m for m in ('rdflib', 'pyshacl', 'owlready2', 'pyoxigraph', 'requests') if m in sys.modules)\n"
+        "print('HEAVY', heavy)"
+    )
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "HEAVY []" in output
+
+
+def test_python_dash_m_kg_works():
+    result = subprocess.run([sys.executable, "-m", "kg", "--version"], capture_output=True, text=True, check=True)
+    assert result.stdout.startswith("kg, version ")
