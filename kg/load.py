@@ -172,21 +172,23 @@ def load(
     try:
         for target, lines in plan.items():
             for number, chunk in enumerate(chunks(lines, chunk_size)):
-                client.upload(staged[target], "\n".join(chunk) + "\n", replace=number == 0)
+                client.upload(staged[target], "\n".join(chunk) + "\n", replace=number == 0, target=target)
             held = client.count(staged[target])
             if held != len(lines):
                 raise CheckFailed(
-                    Problem(f"graph <{target}>: the staging graph holds {held} triples after upload, {len(lines)} were sent")
+                    Problem(f"upload to <{target}>: the staging graph holds {held} triples after upload, {len(lines)} were sent")
                 )
         # One request, so stores that run an update as one transaction swap all graphs or none.
         verb = "MOVE" if mode == "replace" else "ADD"
-        client.update(" ;\n".join(f"{verb} <{staged[t]}> TO <{t}>" for t in plan))
+        client.update(
+            " ;\n".join(f"{verb} <{staged[t]}> TO <{t}>" for t in plan), what=f"{verb} of the staged graphs into place"
+        )
         for target, lines in plan.items():
             held = client.count(target) if mode == "replace" else client.count_common(staged[target], target)
             if held != len(lines):
                 raise CheckFailed(Problem(f"graph <{target}> holds {held} of the {len(lines)} triples sent"))
         if mode == "append":
-            client.update(" ;\n".join(f"DROP SILENT GRAPH <{staged[t]}>" for t in plan))
+            client.update(" ;\n".join(f"DROP SILENT GRAPH <{staged[t]}>" for t in plan), what="drop of the staging graphs")
     except BaseException:
         for staging in staged.values():
             client.drop_quietly(staging)
@@ -214,12 +216,12 @@ class _Client:
     def close(self) -> None:
         self.session.close()
 
-    def upload(self, graph: str, body: str, *, replace: bool) -> None:
+    def upload(self, graph: str, body: str, *, replace: bool, target: str) -> None:
         method = "PUT" if replace else "POST"
         self._request(
             method,
             self.connection.endpoints.gsp,
-            what=f"{method} {len(body.splitlines())} triples to <{graph}>",
+            what=f"upload to <{target}>",
             params={"graph": graph},
             data=body.encode("utf-8"),
             headers={"Content-Type": NTRIPLES},
@@ -247,11 +249,11 @@ class _Client:
                 Problem(f"count triples in <{graph}>: unexpected answer from {_public(response.url)}")
             ) from None
 
-    def update(self, update: str) -> None:
+    def update(self, update: str, *, what: str) -> None:
         self._request(
             "POST",
             self.connection.endpoints.update,
-            what=update.splitlines()[0] + (" …" if "\n" in update else ""),
+            what=what,
             data={"update": update},
         )
 

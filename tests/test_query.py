@@ -1,0 +1,213 @@
+"""`kg query` on the embedded store: canned queries, formats, errors, the store cache."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import rdflib
+import rdflib.compare
+from click.testing import CliRunner
+
+from kg.cli.query import query
+from kg.store import open_store, refresh, store_path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def built_out() -> Path:
+    """The real build output when it exists, else the fixture with the same layout."""
+    return ROOT / "out" if (ROOT / "out" / "kg.nq").is_file() else DATA / "out"
+
+
+def canned_queries() -> list[Path]:
+    return sorted((ROOT / "queries").glob("*.rq")) + sorted((DATA / "queries").glob("*.rq"))
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch) -> Path:
+    shutil.copytree(DATA / "out", tmp_path / "out")
+    shutil.copytree(DATA / "queries", tmp_path / "queries")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def run(*args: str, input: str | None = None):
+    return CliRunner().invoke(query, list(args), input=input)
+
+
+def test_list_shows_each_canned_query_with_its_question(project):
+    result = run("--list")
+    assert result.exit_code == 0
+    assert result.output == (
+        "graph-sizes\tHow many triples does each of our named graphs hold?\n"
+        "has-visit\tDoes the graph record an official visit to China?\n"
+        "literals\tWhich non-IRI values (numbers, booleans, strings with quotes, other scripts) does the graph hold?\n"
+        "meetings\tWhich meetings took place, when, and who took part?\n"
+        "visit-summary\tWhat is the visit, with its parts and their labels, as a graph?\n"
+    )
+
+
+def test_table_is_aligned_with_prefixed_names_and_a_row_count(project):
+    result = run("meetings", "--format", "table")
+    assert result.exit_code == 0, result.output
+    assert result.output == (
+        "meeting                                   date        participant    name\n"
+        "----------------------------------------  ----------  -------------  --------------------\n"
+        "ex:mishustin-china-visit-2023-meeting-xi  2023-05-24  ex:mishustin   Mikhail Mishustin@en\n"
+        "ex:mishustin-china-visit-2023-meeting-xi  2023-05-24  ex:xi-jinping  Xi Jinping@en\n"
+        "ex:mishustin-china-visit-2023-talks       2023-05-24  ex:li-qiang    Li Qiang@en\n"
+        "ex:mishustin-china-visit-2023-talks       2023-05-24  ex:mishustin   Mikhail Mishustin@en\n"
+        "(4 rows)\n"
+    )
+
+
+def test_table_counts_wide_characters_as_two_columns(project):
+    result = run("-", "--format", "table", input='SELECT ?l ?x { VALUES (?l ?x) { ("习近平" 1) ("Xi" 2) } }')
+    assert result.output.splitlines()[2:4] == ["习近平  1", "Xi      2"]
+
+
+def test_default_format_off_a_terminal_is_tsv(project):
+    result = run("literals")
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert lines[0] == "?s\t?p\t?o"
+    assert '<https://example.org/kg/id/xi-jinping>\t<http://www.w3.org/2000/01/rdf-schema#label>\t"习近平"@zh' in lines
+
+
+def test_json_is_sparql_results_json(project):
+    answer = json.loads(run("literals", "--format", "json").output)
+    assert answer["head"]["vars"] == ["s", "p", "o"]
+    values = {b["o"]["value"]: b["o"] for b in answer["results"]["bindings"]}
+    assert values["512"]["datatype"] == "http://www.w3.org/2001/XMLSchema#integer"
+    assert values["习近平"]["xml:lang"] == "zh"
+
+
+def test_csv_quotes_what_needs_quoting(project):
+    rows = list(csv.reader(io.StringIO(run("literals", "--format", "csv").output)))
+    assert rows[0] == ["s", "p", "o"]
+    assert "\"Wednesday\" resolved to 2023-05-24, the article's date." in [r[2] for r in rows]
+
+
+def test_ask_answers_true_or_false(project):
+    assert run("has-visit", "--format", "table").output == "true\n"
+    assert json.loads(run("has-visit", "--format", "json").output) == {"head": {}, "boolean": True}
+    assert run("-", "--format", "table", input="ASK { ?s a <urn:nothing> }").output == "false\n"
+
+
+@pytest.mark.parametrize("fmt,rdflib_format", [("ttl", "turtle"), ("nt", "nt"), ("jsonld", "json-ld"), ("trig", "trig"), ("nq", "nquads")])
+def test_construct_renders_rdf_in_each_format(project, fmt, rdflib_format):
+    first = run("visit-summary", "--format", fmt)
+    assert first.exit_code == 0, first.output
+    assert run("visit-summary", "--format", fmt).output == first.output
+    got = rdflib.Dataset()
+    got.parse(data=first.output, format=rdflib_format)
+    expected = rdflib.Graph().parse(
+        data="""
+        @prefix ex: <https://example.org/kg/id/> . @prefix kg: <https://example.org/kg/ontology#> .
+        @prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> . @prefix xsd: <http://www.w3.org/2001/XMLSchema#> .
+        ex:mishustin-china-visit-2023-visit kg:hasPart ex:mishustin-china-visit-2023-talks ,
+            ex:mishustin-china-visit-2023-meeting-xi ; kg:startDate "2023-05-23"^^xsd:date .
+        ex:mishustin-china-visit-2023-talks rdfs:label "Talks between Mishustin and Li Qiang"@en .
+        ex:mishustin-china-visit-2023-meeting-xi rdfs:label "Meeting of Mishustin and Xi Jinping"@en .
+        """,
+        format="turtle",
+    )
+    triples = rdflib.Graph()
+    for s, p, o, _ in got.quads():
+        triples.add((s, p, o))
+    assert rdflib.compare.isomorphic(triples, expected)
+
+
+def test_turtle_binds_only_the_fixed_prefixes_it_uses(project):
+    output = run("visit-summary").output
+    prefixes = [line.split()[1] for line in output.splitlines() if line.startswith("@prefix")]
+    assert sorted(prefixes) == ["ex:", "kg:", "rdfs:", "xsd:"]
+
+
+def test_default_graph_is_the_union_unless_graph_is_given(project):
+    count = "SELECT (COUNT(*) AS ?n) { ?s ?p ?o }"
+    assert run("-", "--format", "csv", input=count).output == "n\n53\n"
+    registry = ["--graph", "https://example.org/kg/graph/registry"]
+    assert run("-", "--format", "csv", *registry, input=count).output == "n\n13\n"
+    both = registry + ["--graph", "https://example.org/kg/graph/registry/inferred"]
+    assert run("-", "--format", "csv", *both, input=count).output == "n\n18\n"
+
+
+def test_syntax_error_points_to_line_and_column_of_the_query_file(project):
+    (project / "bad.rq").write_text("SELECT ?s\nWHERE { ?s ?p }")
+    result = run("bad.rq")
+    assert result.exit_code == 2
+    assert result.output == "bad.rq:2:16: error: expected one of LATERAL, SERVICE, [_]\n"
+
+
+def test_syntax_error_on_stdin_names_stdin(project):
+    result = run("-", input="SELECT * WHERE {\n  ?s ?p ?o .\n  FILTER(?o = ) }")
+    assert result.exit_code == 2
+    assert result.output.startswith("<stdin>:3:")
+    assert len(result.output.splitlines()) == 1
+
+
+def test_unknown_query_lists_the_canned_ones(project):
+    result = run("nope")
+    assert result.exit_code == 2
+    assert result.output == (
+        "error: no query file or canned query named 'nope' "
+        "(canned queries: graph-sizes, has-visit, literals, meetings, visit-summary)\n"
+    )
+
+
+def test_format_for_the_wrong_kind_of_query_is_a_usage_error(project):
+    result = run("meetings", "--format", "ttl")
+    assert (result.exit_code, result.output) == (
+        2, "error: --format ttl is for CONSTRUCT/DESCRIBE; use one of table, csv, tsv, json\n"
+    )
+    result = run("visit-summary", "--format", "csv")
+    assert (result.exit_code, result.output) == (
+        2, "error: --format csv is for SELECT/ASK; use one of ttl, nt, nq, trig, jsonld\n"
+    )
+
+
+def test_missing_build_says_to_build_first(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run("-", input="ASK {}")
+    assert (result.exit_code, result.output) == (2, "out/kg.nq: error: not built yet; run `kg build` first\n")
+
+
+def test_store_is_built_once_per_build_and_rebuilt_when_the_build_changes(project):
+    out = project / "out"
+    first = refresh(out)
+    assert first == project / ".cache" / "store" / store_path(out).name
+    marker = first / "CURRENT"
+    stamp = marker.stat().st_mtime_ns
+    assert refresh(out) == first and marker.stat().st_mtime_ns == stamp
+    with (out / "kg.nq").open("a") as f:
+        f.write("<urn:x> <urn:p> <urn:y> <https://example.org/kg/graph/registry> .\n")
+    second = refresh(out)
+    assert second != first and not first.exists()
+    assert len(open_store(out)) == 54
+
+
+def test_concurrent_queries_on_a_fresh_cache_all_answer(project):
+    command = [sys.executable, "-m", "kg", "query", "graph-sizes", "--format", "csv"]
+    processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(6)]
+    outputs = [p.communicate(timeout=60) for p in processes]
+    assert [p.returncode for p in processes] == [0] * 6, [e for _, e in outputs]
+    assert len({o for o, _ in outputs}) == 1
+    assert [p.name for p in (project / ".cache" / "store").iterdir()] == [store_path(project / "out").name]
+
+
+@pytest.mark.parametrize("path", canned_queries(), ids=lambda p: f"{p.parent.parent.name}/{p.stem}")
+def test_every_canned_query_answers_with_no_server(path, tmp_path, monkeypatch):
+    out = built_out()
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(query, [str(path), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert path.read_text().startswith("# Question: ")
