@@ -1,0 +1,161 @@
+"""Every kind of bad input: one line per problem naming file:line, exit 2, nothing written."""
+
+import shutil
+
+import pytest
+
+from conftest import ROOT, SLUG, run
+
+FACTS = f"articles/{SLUG}/facts.ttl"
+
+
+def _append(path, text: str) -> int:
+    """Append `text` to a file; return the line number its first line lands on."""
+    before = path.read_bytes()
+    if not before.endswith(b"\n"):
+        before += b"\n"
+    path.write_bytes(before + (text.encode("utf-8") if isinstance(text, str) else text))
+    return before.count(b"\n") + 1
+
+
+def _build_fails(runner, project, code=2):
+    shutil.copytree(ROOT / "out", project / "out")
+    before = {p.name: p.read_bytes() for p in (project / "out").iterdir()}
+    result = run(runner, "build", "-C", project)
+    assert result.exit_code == code, result.output
+    assert result.stdout == ""
+    assert {p.name: p.read_bytes() for p in (project / "out").iterdir()} == before
+    return result.stderr
+
+
+def test_malformed_turtle_points_to_line_and_column(runner, project, facts):
+    line = _append(facts, "ex:broken a kg:Meeting ;; .\n")
+    assert _build_fails(runner, project) == (
+        f"{FACTS}:{line}:24: error: Turtle syntax: The object of a triple should be an IRI, a blank node or a literal, found '.'\n"
+    )
+
+
+def test_undefined_class_gets_a_suggestion(runner, project, facts):
+    line = _append(facts, 'ex:broken a kg:BilateralMeting .\n')
+    assert _build_fails(runner, project) == (
+        f"{FACTS}:{line}: error: kg:BilateralMeting is not a class the ontology defines (did you mean kg:BilateralMeeting?)\n"
+    )
+
+
+def test_undefined_property_gets_a_suggestion(runner, project, facts):
+    line = _append(facts, "ex:xi-jinping kg:particpatedIn ex:beijing .\n")
+    assert _build_fails(runner, project) == (
+        f"{FACTS}:{line}: error: kg:particpatedIn is not a property the ontology defines (did you mean kg:participatedIn?)\n"
+    )
+
+
+def test_quote_not_in_article(runner, project, facts):
+    line = _append(facts, 'ex:broken kgc:evidence "Mishustin flew to the Moon" .\n')
+    assert _build_fails(runner, project) == (
+        f'{FACTS}:{line}: error: evidence quote not found in articles/{SLUG}/article.txt: "Mishustin flew to the Moon" '
+        '(closest match at line 3: "Mishustin signified t")\n'
+    ).replace("Mishustin signified t", _closest("Mishustin flew to the Moon"))
+
+
+def _closest(quote):
+    from kg.text import closest
+
+    text = (ROOT / "articles" / SLUG / "article.txt").read_text(encoding="utf-8")
+    return closest(text, quote)[1]
+
+
+def test_ambiguous_quote_needs_a_prefix(runner, project, facts):
+    line = _append(facts, 'ex:broken kgc:evidence "the two nations" .\n')
+    message = _build_fails(runner, project)
+    assert message.startswith(f'{FACTS}:{line}: error: evidence quote occurs ')
+    assert message.endswith('"the two nations"; use [ kgc:exact "…" ; kgc:prefix "words before it" ]\n')
+
+
+def test_file_that_is_not_utf8(runner, project, facts):
+    line = _append(facts, b"# caf\xe9\n")
+    assert _build_fails(runner, project) == f"{FACTS}:{line}:6: error: not valid UTF-8 (byte 0xe9)\n"
+
+
+def test_conflicting_labels_name_both_places(runner, project, facts):
+    line = _append(facts, 'ex:xi-jinping rdfs:label "President Xi"@en .\n')
+    registry = (project / "registry" / "entities.ttl").read_text().splitlines()
+    registry_line = next(i for i, l in enumerate(registry, 1) if l.startswith("ex:xi-jinping"))
+    assert _build_fails(runner, project) == (
+        f'{FACTS}:{line}: error: conflicting labels for ex:xi-jinping: "President Xi" here, "Xi Jinping" at '
+        f"registry/entities.ttl:{registry_line}\n"
+    )
+
+
+def test_prefix_bound_to_another_iri(runner, project, facts):
+    line = _append(facts, "@prefix kg: <http://example.com/other#> .\n")
+    assert _build_fails(runner, project) == (
+        f"{FACTS}:{line}: error: prefix kg: must be <https://example.org/kg/ontology#> (kg's fixed prefixes), "
+        "not <http://example.com/other#>\n"
+    )
+
+
+def test_blank_node_for_a_fact_is_refused(runner, project, facts):
+    line = _append(facts, "ex:xi-jinping kg:participatedIn [ a kg:Meeting ] .\n")
+    assert _build_fails(runner, project) == (
+        f"{FACTS}:{line}: error: blank node used with kg:participatedIn: mint an IRI (ex:…) for anything a person would refer to\n"
+    )
+
+
+def test_all_problems_are_reported_in_one_run(runner, project, facts):
+    first = _append(facts, 'ex:broken a kg:BilateralMeting .\n')
+    second = _append(facts, 'ex:broken2 kgc:evidence "not in the article" .\n')
+    lines = _build_fails(runner, project).splitlines()
+    assert [l.split(": error:")[0] for l in lines] == [f"{FACTS}:{first}", f"{FACTS}:{second}"]
+
+
+def test_empty_articles_folder(runner, project):
+    shutil.rmtree(project / "articles")
+    (project / "articles").mkdir()
+    assert _build_fails(runner, project) == "articles: error: articles/ holds no article folder: nothing to build\n"
+
+
+def test_missing_articles_folder(runner, project):
+    shutil.rmtree(project / "articles")
+    assert _build_fails(runner, project) == "articles: error: no articles/ folder: nothing to build\n"
+
+
+def test_article_folder_missing_its_text(runner, project):
+    (project / "articles" / SLUG / "article.txt").unlink()
+    assert _build_fails(runner, project) == f"articles/{SLUG}: error: article folder lacks article.txt\n"
+
+
+def test_validate_exits_1_on_a_broken_copy_and_names_the_node(runner, project, facts):
+    text = facts.read_text()
+    target = "ex:meeting-2023-05-24-xi-mishustin"
+    assert target in text
+    kept = []
+    inside = False
+    for line in text.splitlines():
+        if line.startswith(target):
+            inside = True
+        if inside and "kg:startDate" in line:
+            continue
+        if inside and line.rstrip().endswith("."):
+            inside = False
+        kept.append(line)
+    facts.write_text("\n".join(kept) + "\n")
+    result = run(runner, "validate", "-C", project)
+    assert result.exit_code == 1
+    assert f"{FACTS}:" in result.stdout and target in result.stdout
+    assert "does not conform" in result.stdout
+
+
+def test_validate_exits_0_on_main(runner):
+    result = run(runner, "validate", "-C", ROOT)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "conforms: no SHACL violations\n"
+
+
+@pytest.mark.parametrize("format_", ["json", "turtle"])
+def test_validate_other_formats(runner, format_):
+    result = run(runner, "validate", "-C", ROOT, "--format", format_)
+    assert result.exit_code == 0
+    if format_ == "json":
+        assert result.stdout.startswith('{\n  "conforms": true,')
+    else:
+        assert "sh:conforms true" in result.stdout or "http://www.w3.org/ns/shacl#conforms" in result.stdout
