@@ -287,9 +287,11 @@ def _explain(asserted: Graph, ontology: Graph) -> Inconsistent:
     described = []
     classes: list[URIRef] = []
     for u in culprits:
-        types = sorted((o for o in asserted.objects(u, RDF.type) if isinstance(o, URIRef)), key=str)
+        types = sorted({o for o in asserted.objects(u, RDF.type) if isinstance(o, URIRef)}, key=str)
+        predicates = sorted({p for p in asserted.predicates(u) if p != RDF.type}, key=str)
         classes += types
-        described.append(f"{_name(u)} is {', '.join(_name(t) for t in types)}" if types else f"{_name(u)} is untyped")
+        said = [f"a {_name(t)}" for t in types] + [_name(p) for p in predicates]
+        described.append(f"{_name(u)}: {', '.join(said)}")
     return Inconsistent(
         f"inconsistent: the assertions about {_and(_name(u) for u in culprits)} contradict the ontology "
         f"({'; '.join(described)})",
