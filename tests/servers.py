@@ -83,7 +83,7 @@ class SparqlServer:
 
     def select(self, query: str, *, default_graphs: list[str] = ()) -> dict:
         """SPARQL Query Results JSON of a form-POSTed query (Virtuoso never answers application/sparql-query)."""
-        data = [("query", query)] + [("default-graph-uri", g) for g in default_graphs]
+        data = [("query", query)] + _dataset(default_graphs)
         response = requests.post(
             self.query_url, data=data, headers={"Accept": "application/sparql-results+json"},
             auth=self.auth, timeout=30,
@@ -92,12 +92,12 @@ class SparqlServer:
         return response.json()
 
     def construct(self, query: str, *, default_graphs: list[str] = ()) -> str:
-        data = [("query", query)] + [("default-graph-uri", g) for g in default_graphs]
+        data = [("query", query)] + _dataset(default_graphs)
         response = requests.post(
             self.query_url, data=data, headers={"Accept": "application/n-triples"}, auth=self.auth, timeout=30
         )
         response.raise_for_status()
-        return response.text
+        return response.content.decode("utf-8")
 
     def graph_ntriples(self, graph: str) -> str:
         """The graph's content (via CONSTRUCT, so both servers answer in N-Triples; empty when absent)."""
@@ -126,6 +126,12 @@ class SparqlServer:
     def clear(self, prefix: str) -> None:
         for graph in self.graphs(prefix):
             self.update(f"DROP SILENT GRAPH <{graph}>")
+
+
+def _dataset(graphs) -> list[tuple[str, str]]:
+    # The protocol's dataset: our graphs merged as the default graph, and the same graphs as the named graphs
+    # (naming only default-graph-uri leaves GRAPH ?g with no graphs at all on Oxigraph).
+    return [("default-graph-uri", g) for g in graphs] + [("named-graph-uri", g) for g in graphs]
 
 
 def start_oxigraph(location: Path) -> SparqlServer:
@@ -314,7 +320,7 @@ def _term(term: dict | None) -> tuple:
         if "xml:lang" in term:
             return ("literal", term["value"], "@" + term["xml:lang"].lower())
         datatype = term.get("datatype", "http://www.w3.org/2001/XMLSchema#string")
-        return ("literal", term["value"], datatype)
+        return canonical_literal(term["value"], datatype)
     if kind == "bnode":
         return ("bnode", "", "")
     return (kind, term["value"], "")
@@ -324,3 +330,20 @@ __all__ = [
     "CuttingProxy", "SilentServer", "SparqlServer", "free_port", "oxigraph_server", "rows", "silent_server",
     "sparql_server", "start_oxigraph", "start_virtuoso", "virtuoso_server",
 ]
+
+
+INTEGER_TYPES = {
+    "http://www.w3.org/2001/XMLSchema#" + t
+    for t in ("nonNegativeInteger", "positiveInteger", "nonPositiveInteger", "negativeInteger", "long", "int",
+              "short", "byte", "unsignedLong", "unsignedInt", "unsignedShort", "unsignedByte")
+}
+
+
+def canonical_literal(value: str, datatype: str) -> tuple:
+    """A typed literal in a form every store gives back: Oxigraph 0.5 (embedded and server) stores the subtypes of
+    xsd:integer as xsd:integer, and Virtuoso writes xsd:boolean values as 1/0."""
+    import rdflib
+
+    if datatype in INTEGER_TYPES:
+        datatype = "http://www.w3.org/2001/XMLSchema#integer"
+    return ("literal", str(rdflib.Literal(value, datatype=datatype)), datatype)
