@@ -1,0 +1,71 @@
+"""`kg serve`: Oxigraph's read-only server over a snapshot of the embedded store."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+from click.testing import CliRunner
+
+from kg.cli.query import query
+from kg.serve import ServeError, serving
+from servers import free_port
+
+DATA = Path(__file__).resolve().parent / "data"
+COUNT = "SELECT (COUNT(*) AS ?n) { ?s ?p ?o }"
+
+
+@pytest.fixture
+def out(tmp_path) -> Path:
+    shutil.copytree(DATA / "out", tmp_path / "out")
+    return tmp_path / "out"
+
+
+def test_server_answers_over_the_union_of_graphs_like_kg_query(out):
+    with serving(out, port=free_port()) as server:
+        answer = requests.post(server.query_url, data={"query": COUNT}, headers={"Accept": "text/csv"}, timeout=10)
+        assert answer.text.split() == ["n", "53"]
+        refused = requests.post(server.base_url + "/update", data={"update": "CLEAR ALL"}, timeout=10)
+        assert refused.status_code >= 400
+        # kg query keeps working while the server runs.
+        result = CliRunner().invoke(query, ["-", "--format", "csv", "--out", str(out)], input=COUNT)
+        assert result.output == "n\n53\n"
+    assert server.process.poll() is not None
+
+
+def test_busy_port_is_a_one_line_error(out):
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        with pytest.raises(ServeError, match=rf"^error: the Oxigraph server did not start at http://127.0.0.1:{port}: "):
+            with serving(out, port=port):
+                pass
+
+
+def test_cli_prints_the_url_and_stops_cleanly_on_ctrl_c(out):
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kg", "serve", "--port", str(port), "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=out.parent,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        line = process.stdout.readline()
+        assert line == f"SPARQL endpoint: http://127.0.0.1:{port}/query  (Ctrl-C stops it)\n"
+        answer = requests.get(f"http://127.0.0.1:{port}/query", params={"query": "ASK { ?s a ?t }"},
+                              headers={"Accept": "application/sparql-results+json"}, timeout=10)
+        assert answer.json()["boolean"] is True
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=15) == 0
+        assert process.stderr.read() == ""
+    finally:
+        if process.poll() is None:
+            process.kill()
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"http://127.0.0.1:{port}/query", params={"query": "ASK {}"}, timeout=2)
