@@ -135,13 +135,21 @@ def trig(quads: list[ox.Quad]) -> str:
 def jsonld(triples: list[ox.Triple], *, context: dict) -> str:
     """Compacted with the project's own context: short keys, and only the prefixes the context holds.
     rdflib compacts; we then sort nodes and values so the bytes do not depend on hashing."""
+    import rdflib
+
     from kg.rdf import to_rdflib
 
-    graph = to_rdflib(triples)
-    data = json.loads(graph.serialize(format="json-ld", context=context, auto_compact=True))
-    nodes = data.get("@graph", [data] if "@id" in data else [])
+    inner = context.get("@context", context)
+    graph = to_rdflib(triples, rdflib.Graph(bind_namespaces="none"))
+    data = json.loads(graph.serialize(format="json-ld", context=inner, auto_compact=True))
+    if isinstance(data, list):  # no context: rdflib writes expanded form
+        nodes = data
+    elif "@graph" in data:
+        nodes = data["@graph"]
+    else:  # a single node, compacted
+        nodes = [{k: v for k, v in data.items() if k != "@context"}]
     nodes = sorted((_sorted_values(n) for n in nodes), key=lambda n: n.get("@id", ""))
-    document = {"@context": context.get("@context", context), "@graph": nodes}
+    document = {"@context": inner, "@graph": nodes}
     return json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
 
 

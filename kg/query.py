@@ -19,14 +19,6 @@ from kg.namespaces import PREFIXES
 RESULT_FORMATS = ("table", "csv", "tsv", "json")
 
 # Format name -> pyoxigraph format. Same names as `kg export`.
-RDF_FORMATS: dict[str, pyoxigraph.RdfFormat] = {
-    "ttl": pyoxigraph.RdfFormat.TURTLE,
-    "nt": pyoxigraph.RdfFormat.N_TRIPLES,
-    "nq": pyoxigraph.RdfFormat.N_QUADS,
-    "trig": pyoxigraph.RdfFormat.TRIG,
-    "jsonld": pyoxigraph.RdfFormat.JSON_LD,
-}
-
 _RESULTS_FORMATS = {
     "csv": pyoxigraph.QueryResultsFormat.CSV,
     "tsv": pyoxigraph.QueryResultsFormat.TSV,
@@ -119,18 +111,13 @@ def render_answer(result: pyoxigraph.QuerySolutions | pyoxigraph.QueryBoolean, *
     return rendered if rendered.endswith(b"\n") else rendered + b"\n"
 
 
-def render_graph(result: pyoxigraph.QueryTriples, *, format: str) -> bytes:
-    """A CONSTRUCT or DESCRIBE answer as RDF (N-Quads and TriG put the triples in the default graph)."""
-    if format not in RDF_FORMATS:
-        raise KgError(Problem(f"--format {format} is for SELECT/ASK; use one of {', '.join(RDF_FORMATS)}"))
-    rdf_format = RDF_FORMATS[format]
-    triples = sorted(result, key=str)
-    items = [pyoxigraph.Quad(t.subject, t.predicate, t.object) for t in triples] if rdf_format.supports_datasets else triples
-    used = " ".join(str(t) for t in triples)
-    prefixes = {p: ns for p, ns in PREFIXES.items() if f"<{ns}" in used}
-    if format in ("nt", "nq"):
-        return pyoxigraph.serialize(items, format=rdf_format)
-    return pyoxigraph.serialize(items, format=rdf_format, prefixes=prefixes)
+def render_graph(result: pyoxigraph.QueryTriples, *, format: str, context: dict | None = None) -> bytes:
+    """A CONSTRUCT or DESCRIBE answer in one of kg's RDF formats, written by kg.export (sorted, stable)."""
+    from kg.export import FORMATS, serialize
+
+    if format not in FORMATS:
+        raise KgError(Problem(f"--format {format} is for SELECT/ASK; use one of {', '.join(FORMATS)}"))
+    return serialize((pyoxigraph.Quad(t.subject, t.predicate, t.object) for t in result), format, context=context)
 
 
 def render_table(result: pyoxigraph.QuerySolutions | pyoxigraph.QueryBoolean) -> str:

@@ -171,7 +171,7 @@ def test_format_for_the_wrong_kind_of_query_is_a_usage_error(project):
     )
     result = run("visit-summary", "--format", "csv")
     assert (result.exit_code, result.output) == (
-        2, "error: --format csv is for SELECT/ASK; use one of ttl, nt, nq, trig, jsonld\n"
+        2, "error: --format csv is for SELECT/ASK; use one of ttl, jsonld, nt, nq, trig\n"
     )
 
 

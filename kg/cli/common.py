@@ -4,6 +4,7 @@ with kg's exit codes (0 ok, 1 check failed, 2 usage/input error, 3 internal erro
 from __future__ import annotations
 
 import functools
+import inspect
 import sys
 import traceback
 from pathlib import Path
@@ -21,17 +22,21 @@ project_option = click.option(
     show_default=True,
     help="The kg project folder (holds ontology/, shapes/, registry/, articles/, out/).",
 )
-debug_option = click.option("--debug", is_flag=True, help="Show a traceback on internal errors.")
+debug_option = click.option("--debug", is_flag=True, help="Show tracebacks (and, for load, every HTTP request).")
 
 
 def reports_errors(command):
     """Run a command body; KgError -> its lines on stderr and its exit code; anything else -> exit 3."""
 
+    wants_debug = "debug" in inspect.signature(command).parameters
+
     @functools.wraps(command)
     def wrapper(*args, debug: bool = False, **kwargs):
         try:
-            return command(*args, **kwargs)
+            return command(*args, **({"debug": debug} if wants_debug else {}), **kwargs)
         except KgError as error:
+            if debug:
+                traceback.print_exc()
             for problem in error.problems:
                 click.echo(str(problem), err=True)
             sys.exit(error.exit_code)

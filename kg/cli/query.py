@@ -2,44 +2,17 @@
 
 from __future__ import annotations
 
-import functools
 import sys
-import traceback
 from pathlib import Path
 
 import click
 
-from kg.errors import EXIT_INTERNAL, KgError
+from kg.cli.common import project_option, reports_errors
 
 OUT_OPTION = click.option(
-    "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("out"), show_default=True,
-    help="The build's output folder (reads kg.nq from it).",
+    "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+    help="The build's output folder to read kg.nq from (default: out/ of the project).",
 )
-DEBUG_OPTION = click.option("--debug", is_flag=True, help="Show tracebacks (and, for load, every HTTP request).")
-
-
-def reports_errors(command):
-    """KgError -> its one-line problems on stderr and its exit code; anything else -> exit 3."""
-
-    @functools.wraps(command)
-    def wrapper(*args, debug: bool = False, **kwargs):
-        try:
-            return command(*args, debug=debug, **kwargs)
-        except KgError as e:
-            if debug:
-                traceback.print_exc()
-            for problem in e.problems:
-                click.echo(str(problem), err=True)
-            sys.exit(e.exit_code)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
-            raise
-        except Exception as e:
-            if debug:
-                traceback.print_exc()
-            click.echo(f"internal error: {type(e).__name__}: {e} (run with --debug for the traceback)", err=True)
-            sys.exit(EXIT_INTERNAL)
-
-    return wrapper
 
 
 @click.command()
@@ -57,13 +30,13 @@ def reports_errors(command):
     "Default: the union of all graphs.",
 )
 @click.option(
-    "--queries", "queries_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("queries"),
-    show_default=True, help="Folder of canned queries (NAME.rq).",
+    "--queries", "queries_dir", type=click.Path(file_okay=False, path_type=Path),
+    help="Folder of canned queries, NAME.rq (default: queries/ of the project).",
 )
+@project_option
 @OUT_OPTION
-@DEBUG_OPTION
 @reports_errors
-def query(query_name, list_only, format_, graphs, queries_dir, out_dir, debug):
+def query(query_name, list_only, format_, graphs, queries_dir, project, out_dir):
     """Run a SPARQL query on the built graph (embedded store, no server needed).
 
     QUERY is the name of a canned query in queries/ (see --list), the path of a
@@ -80,6 +53,9 @@ def query(query_name, list_only, format_, graphs, queries_dir, out_dir, debug):
     from kg import query as q
     from kg.store import open_store
 
+    out_dir = out_dir or project / "out"
+    queries_dir = queries_dir or project / "queries"
+
     if list_only:
         for canned in q.list_queries(queries_dir):
             click.echo(f"{canned.name}\t{canned.question}")
@@ -93,10 +69,18 @@ def query(query_name, list_only, format_, graphs, queries_dir, out_dir, debug):
     result = q.run_query(open_store(out_dir), text, graphs=list(graphs))
     terminal = sys.stdout.isatty()
     if q.is_graph_result(result):
-        rendered = q.render_graph(result, format=format_ or "ttl")
+        rendered = q.render_graph(result, format=format_ or "ttl", context=_context(project))
     else:
         rendered = q.render_answer(result, format=format_ or ("table" if terminal else "tsv"))
     click.get_binary_stream("stdout").write(rendered)
+
+
+def _context(project: Path) -> dict | None:
+    from kg.build import CONTEXT_FILE
+    from kg.export import read_context
+
+    path = project / CONTEXT_FILE
+    return read_context(path) if path.is_file() else None
 
 
 @click.command()
@@ -124,11 +108,11 @@ def query(query_name, list_only, format_, graphs, queries_dir, out_dir, debug):
 @click.option("--retries", type=click.IntRange(min=0), default=3, show_default=True,
               help="Retries on connection errors, timeouts and HTTP 5xx, with exponential backoff.")
 @click.option("--chunk-size", type=click.IntRange(min=1), default=50_000, show_default=True, help="Triples per request.")
+@project_option
 @OUT_OPTION
-@DEBUG_OPTION
 @reports_errors
 def load(endpoint, preset, graph, replace, user, password, auth, gsp_url, query_url, update_url, ca_bundle,
-         timeout, retries, chunk_size, out_dir, debug):
+         timeout, retries, chunk_size, project, out_dir, debug):
     """Upload the built graph to a SPARQL 1.1 Graph Store.
 
     Each named graph of out/kg.nq (one per article, the registry, and their
@@ -145,6 +129,8 @@ def load(endpoint, preset, graph, replace, user, password, auth, gsp_url, query_
       kg load http://127.0.0.1:8890 --store virtuoso --user dba
     """
     from kg import load as loader
+
+    out_dir = out_dir or project / "out"
 
     layout = loader.PRESETS[preset]
     urls = loader.endpoints(endpoint, layout)
@@ -169,10 +155,10 @@ def load(endpoint, preset, graph, replace, user, password, auth, gsp_url, query_
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (0.0.0.0 exposes it to the network).")
 @click.option("--port", type=click.IntRange(1, 65535), default=7878, show_default=True)
+@project_option
 @OUT_OPTION
-@DEBUG_OPTION
 @reports_errors
-def serve(host, port, out_dir, debug):
+def serve(host, port, project, out_dir):
     """Serve the built graph as a read-only SPARQL 1.1 Protocol endpoint.
 
     Runs Oxigraph's server on a snapshot of the embedded store, with the union
@@ -187,6 +173,7 @@ def serve(host, port, out_dir, debug):
     from kg.serve import ServeError, serving
     from kg.errors import Problem
 
+    out_dir = out_dir or project / "out"
     with serving(out_dir, host=host, port=port) as server:
         click.echo(f"SPARQL endpoint: {server.query_url}  (Ctrl-C stops it)", err=False)
         sys.stdout.flush()
