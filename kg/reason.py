@@ -52,7 +52,7 @@ from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.namespace import OWL, RDF, RDFS, XSD
 
 from kg.errors import EXIT_INTERNAL, CheckFailed, KgError, Problem
-from kg.namespaces import PREFIXES
+from kg.namespaces import CURATION_PREFIXES, PREFIXES
 
 JAVA_MISSING = "java not found: kg's reasoner (HermiT) needs Java 11+ on PATH; install a JRE or use --no-reason"
 
@@ -323,11 +323,13 @@ def _ddmin(units: list, fails: Callable[[list], bool]) -> list:
 
 @dataclass(frozen=True)
 class _Why:
-    """An individual has class `cls` because of `via` (empty: asserted) in the triples of `subjects`."""
+    """An individual has class `cls` because of `via` (empty: asserted).
+
+    Which triple said so is left out on purpose: one entry per (class, reason) keeps the pairwise
+    disjointness test small for hubs such as a state that takes part in thousands of events."""
 
     cls: URIRef
     via: str
-    subjects: frozenset
 
 
 class _Tbox:
@@ -335,6 +337,7 @@ class _Tbox:
 
     def __init__(self, ontology: Graph):
         self.supers: dict = defaultdict(set)
+        self._ancestors: dict = {}
         for a, b in ontology.subject_objects(RDFS.subClassOf):
             self.supers[a].add(b)
         for a, b in ontology.subject_objects(OWL.equivalentClass):
@@ -358,37 +361,60 @@ class _Tbox:
                 self.roles[(q, i)].add((p, not i))
         self.domains = _by_subject(ontology, RDFS.domain)
         self.ranges = _by_subject(ontology, RDFS.range)
+        self.domain_unions = _unions(ontology, RDFS.domain)
+        self.range_unions = _unions(ontology, RDFS.range)
         self.functional = set(ontology.subjects(RDF.type, OWL.FunctionalProperty))
         self.inverse_functional = set(ontology.subjects(RDF.type, OWL.InverseFunctionalProperty))
 
     def conflict(self, triples: Iterable[Triple]) -> Inconsistent | None:
         whys: dict = defaultdict(set)
-        values: dict = defaultdict(set)  # (x, functional property) -> values
+        needs: dict = defaultdict(set)  # x -> {(union members, via)}: x must be in one of them
+        values: dict = defaultdict(set)  # (x, functional object property) -> individuals
+        data: dict = defaultdict(lambda: defaultdict(set))  # (x, functional data property) -> {value: literals}
         for s, p, o in triples:
             if p == RDF.type:
                 if isinstance(o, URIRef) and not str(o).startswith(_BUILTIN):
-                    whys[s].add(_Why(o, "", frozenset([s])))
+                    whys[s].add(_Why(o, ""))
                 continue
             for q, inverse in _reachable((p, False), self.roles):
-                if isinstance(o, Literal) and inverse:
-                    continue
+                if isinstance(o, Literal):
+                    if inverse:
+                        continue
+                    if q in self.functional:
+                        data[(s, q)][_value_key(o)].add(o)
                 x, y = (o, s) if inverse else (s, o)
                 for c in self.domains.get(q, ()):
-                    whys[x].add(_Why(c, f"domain of {_name(q)}", frozenset([s])))
-                if not isinstance(y, Literal):
-                    for c in self.ranges.get(q, ()):
-                        whys[y].add(_Why(c, f"range of {_name(q)}", frozenset([s])))
-                    if q in self.functional:
-                        values[(x, q)].add(y)
-                    if q in self.inverse_functional:
-                        values[(y, q)].add(x)
+                    whys[x].add(_Why(c, f"domain of {_name(q)}"))
+                for members in self.domain_unions.get(q, ()):
+                    needs[x].add((members, f"the domain of {_name(q)}"))
+                if isinstance(y, Literal):
+                    continue
+                for c in self.ranges.get(q, ()):
+                    whys[y].add(_Why(c, f"range of {_name(q)}"))
+                for members in self.range_unions.get(q, ()):
+                    needs[y].add((members, f"the range of {_name(q)}"))
+                if q in self.functional:
+                    values[(x, q)].add(y)
+                if q in self.inverse_functional:
+                    values[(y, q)].add(x)
         for x in sorted(whys, key=str):
-            clash = self._clash(sorted(whys[x], key=_why_key), sorted(whys[x], key=_why_key))
+            mine = sorted(whys[x], key=_why_key)
+            clash = self._clash(mine, mine)
             if clash:
                 (w1, w2), pair = clash
                 return Inconsistent(
                     f"inconsistent: {_name(x)} is both {_describe(w1)} and {_describe(w2)} {_disjoint(w1, w2, pair)}",
                     individuals=(x,), classes=(w1.cls, w2.cls))
+        for x in sorted(needs, key=str):
+            mine = sorted(whys[x], key=_why_key)
+            for members, via in sorted(needs[x], key=str):
+                clashes = [self._clash(mine, [_Why(m, "")]) for m in members]
+                if mine and all(clashes):
+                    w = clashes[0][0][0]
+                    return Inconsistent(
+                        f"inconsistent: {_name(x)} is {_describe(w)} but {via} is "
+                        f"{' or '.join(_name(m) for m in members)} (disjoint)",
+                        individuals=(x,), classes=(w.cls, *members))
         for (x, q), ys in sorted(values.items(), key=lambda kv: (str(kv[0][0]), str(kv[0][1]))):
             ordered = sorted(ys, key=str)
             for i, a in enumerate(ordered):
@@ -401,13 +427,24 @@ class _Tbox:
                             f"({_name(q)} of {_name(x)} is functional) but {_name(a)} is {_describe(w1)} and "
                             f"{_name(b)} is {_describe(w2)} {_disjoint(w1, w2, pair)}",
                             individuals=(x, a, b), classes=(w1.cls, w2.cls))
+        for (x, q), literals in sorted(data.items(), key=lambda kv: (str(kv[0][0]), str(kv[0][1]))):
+            if len(literals) > 1:
+                shown = sorted(min(_literal(v) for v in same) for same in literals.values())
+                return Inconsistent(
+                    f"inconsistent: {_name(x)} has {len(shown)} values of {_name(q)}, which is functional "
+                    f"({', '.join(shown)})", individuals=(x,), classes=())
         return None
+
+    def _up(self, cls: URIRef) -> set:
+        if cls not in self._ancestors:
+            self._ancestors[cls] = _reachable(cls, self.supers)
+        return self._ancestors[cls]
 
     def _clash(self, left: list[_Why], right: list[_Why]):
         for w1 in left:
-            up1 = _reachable(w1.cls, self.supers)
+            up1 = self._up(w1.cls)
             for w2 in right:
-                up2 = _reachable(w2.cls, self.supers)
+                up2 = self._up(w2.cls)
                 for a in sorted(up1, key=str):
                     for b in sorted(up2, key=str):
                         if frozenset((a, b)) in self.disjoint:
@@ -423,6 +460,32 @@ def _by_subject(graph: Graph, predicate: URIRef) -> dict:
         if isinstance(o, URIRef):
             result[s].add(o)
     return result
+
+
+def _unions(graph: Graph, predicate: URIRef) -> dict:
+    """Property -> named-class unions given as its domain (or range), e.g. kg:Event or kg:OfficeHolding."""
+    result: dict = defaultdict(set)
+    for s, o in graph.subject_objects(predicate):
+        for members in graph.objects(o, OWL.unionOf) if isinstance(o, BNode) else ():
+            listed = tuple(graph.items(members))
+            if listed and all(isinstance(m, URIRef) for m in listed) and not (o, RDF.type, RDFS.Datatype) in graph:
+                result[s].add(tuple(sorted(listed, key=str)))
+    return result
+
+
+def _value_key(literal: Literal) -> tuple:
+    """Equal data values compare equal ("1" and "01" as xsd:integer); anything rdflib cannot read by lexical form."""
+    value = literal.value if literal.value is not None and not isinstance(literal.value, str) else str(literal)
+    return (value, literal.language)
+
+
+def _literal(literal: Literal) -> str:
+    text = str(literal).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    if literal.language:
+        return f'"{text}"@{literal.language}'
+    if literal.datatype:
+        return f'"{text}"^^{_name(literal.datatype)}'
+    return f'"{text}"'
 
 
 def _why_key(w: _Why) -> tuple:
@@ -445,7 +508,7 @@ def _name(term) -> str:
     text = str(term)
     if isinstance(term, BNode):
         return f"_:{text}"
-    for prefix, iri in sorted(PREFIXES.items(), key=lambda kv: -len(kv[1])):
+    for prefix, iri in sorted(CURATION_PREFIXES.items(), key=lambda kv: -len(kv[1])):
         if text.startswith(iri) and re.fullmatch(r"[\w.\-]*", text[len(iri):]):
             return f"{prefix}:{text[len(iri):]}"
     return f"<{text}>"
