@@ -266,9 +266,10 @@ def _vocabulary(graph: Graph) -> set:
 def _explain(asserted: Graph, ontology: Graph) -> Inconsistent:
     """One line naming the individuals and classes at fault.
 
-    First a structural search (sound OWL rules: types, domains, ranges, sub-properties, inverses,
-    functional properties, disjointness), which covers the usual curation mistakes without running Java;
-    otherwise delta debugging with HermiT to a minimal set of individuals whose assertions clash."""
+    First a structural search with sound OWL rules (asserted types, domains and ranges including unions of
+    classes, sub-properties, inverses, functional object and data properties, disjointness), which covers
+    the usual curation mistakes without starting Java again. Otherwise delta debugging with HermiT (one JVM
+    per test, a few seconds per article) down to a minimal set of individuals whose assertions clash."""
     tbox = _Tbox(ontology)
     found = tbox.conflict(asserted.triples((None, None, None)))
     if found is not None:
