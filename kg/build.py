@@ -85,6 +85,12 @@ def infer(project: Project, grounded: tuple[Grounded, ...]) -> list[ox.Quad]:
     quads = [ox.Quad(t.subject, t.predicate, t.object, ox.NamedNode(inferred_graph(REGISTRY_GRAPH)))
              for t in from_rdflib(registry_inferred)]
     known = set(registry_inferred)
+    if len(grounded) > 1:
+        # Two articles may give one registry entity clashing facts; only the union shows it.
+        union = to_rdflib(project.registry.triples)
+        for g in grounded:
+            to_rdflib(g.triples, union)
+        reason.check_consistent(union, ontology=ontology)
     for g in grounded:
         asserted = to_rdflib(g.triples, to_rdflib(project.registry.triples))
         graph = ox.NamedNode(inferred_graph(article_graph(g.slug)))
@@ -141,6 +147,7 @@ def write(out_dir: Path, files: dict[str, bytes]) -> list[str]:
         for name in changed:
             handle, temp = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.", suffix=".tmp")
             staged.append((temp, out_dir / name))
+            os.fchmod(handle, 0o666 & ~_umask())
             with os.fdopen(handle, "wb") as stream:
                 stream.write(files[name])
                 stream.flush()
@@ -152,6 +159,12 @@ def write(out_dir: Path, files: dict[str, bytes]) -> list[str]:
             if os.path.exists(temp):
                 os.unlink(temp)
     return changed
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def stale(out_dir: Path, files: dict[str, bytes]) -> list[str]:

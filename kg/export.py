@@ -42,7 +42,7 @@ FORMATS: dict[str, Format] = {
 
 def serialize(quads: Iterable[ox.Quad], format: str, *, context: dict | None = None) -> bytes:
     """One format of the dataset. `context` (a JSON-LD @context) is needed for jsonld only."""
-    quads = sorted(set(quads), key=_quad_key)
+    quads = sorted(canonical(quads), key=_quad_key)
     if format == "nq":
         return "".join(f"{q} .\n" for q in quads).encode("utf-8")
     triples = sorted({ox.Triple(q.subject, q.predicate, q.object) for q in quads}, key=_triple_key)
@@ -55,6 +55,14 @@ def serialize(quads: Iterable[ox.Quad], format: str, *, context: dict | None = N
     if format == "jsonld":
         return jsonld(triples, context=context or {}).encode("utf-8")
     raise ValueError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
+
+
+def canonical(quads: Iterable[ox.Quad]) -> list[ox.Quad]:
+    """The quads with blank nodes renamed by RDFC-1.0, so their labels do not depend on parsing."""
+    dataset = ox.Dataset(quads)
+    if any(isinstance(q.subject, ox.BlankNode) or isinstance(q.object, ox.BlankNode) for q in dataset):
+        dataset.canonicalize(ox.CanonicalizationAlgorithm.RDFC_1_0)
+    return list(dataset)
 
 
 def _triple_key(t: ox.Triple):
@@ -91,21 +99,59 @@ def _predicate_order(predicate: ox.NamedNode, used: set[str]) -> tuple:
     return (2, term(predicate, used))
 
 
+RDF_FIRST, RDF_REST, RDF_NIL = RDF + "first", RDF + "rest", RDF + "nil"
+
+
 def _body(triples: list[ox.Triple], used: set[str], indent: str) -> list[str]:
+    """Turtle statements, one block per subject. A blank node used once as an object is written
+    inline where it is used, as `[ … ]`, or as `( … )` when it heads a well-formed RDF list."""
     by_subject: dict = {}
+    uses: dict = {}
     for t in triples:
         by_subject.setdefault(t.subject, {}).setdefault(t.predicate, []).append(t.object)
+        if isinstance(t.object, ox.BlankNode):
+            uses[t.object] = uses.get(t.object, 0) + 1
+    inline = {b for b, n in uses.items() if n == 1 and b in by_subject}
+
+    def items_of(node):
+        items = []
+        while isinstance(node, ox.BlankNode) and node in inline:
+            predicates = by_subject[node]
+            if set(p.value for p in predicates) != {RDF_FIRST, RDF_REST}:
+                return None
+            if len(predicates[ox.NamedNode(RDF_FIRST)]) != 1 or len(predicates[ox.NamedNode(RDF_REST)]) != 1:
+                return None
+            items.append(predicates[ox.NamedNode(RDF_FIRST)][0])
+            node = predicates[ox.NamedNode(RDF_REST)][0]
+        return items if isinstance(node, ox.NamedNode) and node.value == RDF_NIL else None
+
+    def write(node, depth: int) -> str:
+        if isinstance(node, ox.BlankNode) and node in inline:
+            items = items_of(node)
+            if items is not None:
+                return "( " + " ".join(write(i, depth) for i in items) + " )"
+            pad = indent + "    " * (depth + 1)
+            return "[\n" + " ;\n".join(pad + line for line in properties(node, depth + 1)) + "\n" + indent + "    " * depth + "]"
+        return term(node, used)
+
+    def properties(subject, depth: int) -> list[str]:
+        predicates = by_subject[subject]
+        lines = []
+        for predicate in sorted(predicates, key=lambda p: _predicate_order(p, used)):
+            name = "a" if predicate.value == RDF_TYPE else term(predicate, used)
+            objects = sorted(predicates[predicate], key=lambda o: (isinstance(o, ox.BlankNode), term(o)))
+            lines.append(f"{name} {' , '.join(write(o, depth) for o in objects)}")
+        return lines
+
     blocks = []
     for subject in sorted(by_subject, key=lambda s: term(s)):
-        predicates = by_subject[subject]
-        lines = [indent + term(subject, used)]
-        ordered = sorted(predicates, key=lambda p: _predicate_order(p, used))
-        for index, predicate in enumerate(ordered):
-            name = "a" if predicate.value == RDF_TYPE else term(predicate, used)
-            objects = sorted((term(o, used) for o in predicates[predicate]))
-            end = " ." if index == len(ordered) - 1 else " ;"
-            lines.append(f"{indent}    {name} {' , '.join(objects)}{end}")
-        blocks.append("\n".join(lines))
+        if subject in inline:
+            continue
+        body = " ;\n".join(f"{indent}    {line}" for line in properties(subject, 1))
+        if isinstance(subject, ox.BlankNode) and subject not in uses:
+            blocks.append(f"{indent}[\n{body}\n{indent}] .")
+        else:
+            blocks.append(f"{indent}{term(subject, used)}\n{body} .")
     return blocks
 
 

@@ -1,8 +1,4 @@
-"""SHACL validation of the grounded graph, with results a person can act on.
-
-pyshacl gets the ontology as `ont_graph`, so an instance of a subclass satisfies `sh:class` of its
-superclass (pyshacl ignores rdfs:subClassOf triples that sit only in the shapes graph).
-"""
+"""SHACL validation of the grounded graph, with results a person can act on."""
 
 from __future__ import annotations
 
@@ -94,12 +90,15 @@ def validate(
 
     data = list(data)
     ontology = list(ontology)
-    data_graph = to_rdflib(data)
+    # The ontology goes into the data graph itself, not only as pyshacl's ont_graph: pyshacl copies
+    # just class and property axioms from ont_graph, so code-list concepts (cameo:040 a skos:Concept)
+    # would be missing and every sh:class skos:Concept would fail. With the rdfs:subClassOf triples
+    # in the data graph, an instance of a subclass satisfies sh:class of its superclass.
+    data_graph = to_rdflib(data + ontology)
     shapes_graph = to_rdflib(shapes)
     conforms, results, _ = pyshacl.validate(
         data_graph,
         shacl_graph=shapes_graph,
-        ont_graph=to_rdflib(ontology),
         inference="none",
         advanced=True,
         allow_warnings=True,
