@@ -43,8 +43,15 @@ class Source:
         """Line (1-based) where `term` is first written as a subject, else first mentioned."""
         return _locate(self.text, term, subject=True) or _locate(self.text, term, subject=False)
 
-    def where(self, term) -> Problem:
-        return Problem("", self.path, self.line_of(term))
+    def line_of_text(self, needle: str, *, near=None) -> int | None:
+        """Line of `needle`, searching from where `near` is written as a subject (else from the top)."""
+        start = 0
+        if near is not None and (line := _locate(self.text, near, subject=True)):
+            start = len("".join(self.text.splitlines(keepends=True)[: line - 1]))
+        index = self.text.find(needle, start)
+        if index < 0:
+            index = self.text.find(needle)
+        return self.text.count("\n", 0, index) + 1 if index >= 0 else None
 
 
 @dataclass(frozen=True)
@@ -356,8 +363,10 @@ def check_labels(project: Project) -> list[Problem]:
                 first[key] = (label, source)
             elif first[key][0] != label:
                 other_label, other = first[key]
-                line = _locate(source.text, triple.subject, subject=False)
-                other_line = other.line_of(triple.subject)
+                line = source.line_of_text(str(triple.object), near=triple.subject)
+                other_line = other.line_of_text(
+                    str(ox.Literal(other_label, language=triple.object.language)), near=triple.subject
+                )
                 name = prefixed(triple.subject.value) if isinstance(triple.subject, ox.NamedNode) else str(triple.subject)
                 problems.append(
                     Problem(
@@ -374,21 +383,26 @@ def check_blank_nodes(project: Project) -> list[Problem]:
     """Blank nodes only inside kgc:evidence; anything a person refers to gets an IRI."""
     problems = []
     for source in project.sources():
-        allowed = {
-            t.object for t in source.triples if t.predicate == KGC_EVIDENCE and isinstance(t.object, ox.BlankNode)
-        }
+        allowed = {t.object for t in source.triples if t.predicate == KGC_EVIDENCE}
+        reported = set()
         for triple in source.triples:
-            node = triple.subject if isinstance(triple.subject, ox.BlankNode) else None
-            if node is None and isinstance(triple.object, ox.BlankNode) and triple.predicate != KGC_EVIDENCE:
-                node = triple.object
-            if node is not None and node not in allowed:
-                name = prefixed(triple.predicate.value) or triple.predicate.value
+            node = triple.object
+            if isinstance(node, ox.BlankNode) and node not in allowed and node not in reported:
+                reported.add(node)
+                name = prefixed(triple.predicate.value) or f"<{triple.predicate.value}>"
                 problems.append(
                     Problem(
                         f"blank node used with {name}: mint an IRI (ex:…) for anything a person would refer to",
                         source.path,
-                        _locate(source.text, triple.predicate, subject=False),
+                        source.line_of(triple.subject),
                     )
                 )
-                break
+        referenced = {t.object for t in source.triples}
+        for triple in source.triples:
+            node = triple.subject
+            if isinstance(node, ox.BlankNode) and node not in referenced and node not in reported:
+                reported.add(node)
+                problems.append(
+                    Problem("blank node as a subject: mint an IRI (ex:…) for anything a person would refer to", source.path)
+                )
     return problems

@@ -199,9 +199,12 @@ def jsonld(triples: list[ox.Triple], *, context: dict) -> str:
     return json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
 
 
-def _sorted_values(node):
+def _sorted_values(node, ordered: bool = False):
+    """Sort JSON-LD arrays (sets of values) recursively; an @list keeps its order."""
     if isinstance(node, dict):
-        return {k: _sorted_values(v) for k, v in node.items()}
+        return {k: _sorted_values(v, ordered=k == "@list") for k, v in node.items()}
+    if isinstance(node, list) and ordered:
+        return [_sorted_values(v) for v in node]
     if isinstance(node, list):
         return sorted((_sorted_values(v) for v in node), key=lambda v: json.dumps(v, sort_keys=True))
     return node

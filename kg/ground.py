@@ -101,7 +101,7 @@ def ground(article: Article, *, statement_classes: frozenset[str] = frozenset({K
             hint = closest(article.text, quote)
             if hint:
                 message += f' (closest match at line {hint[0]}: "{_short(hint[1])}")'
-            problems.append(Problem(message, facts.path, _quote_line(facts.text, quote) or line))
+            problems.append(Problem(message, facts.path, facts.line_of_text(quote, near=fact) or line))
             continue
         if len(spans) > 1:
             lines = ", ".join(str(article.text.count("\n", 0, s.start) + 1) for s in spans)
@@ -110,7 +110,7 @@ def ground(article: Article, *, statement_classes: frozenset[str] = frozenset({K
                     f'evidence quote occurs {len(spans)} times in {article.text_path} (lines {lines}): '
                     f'"{_short(quote)}"; use [ kgc:exact "…" ; kgc:prefix "words before it" ]',
                     facts.path,
-                    _quote_line(facts.text, quote) or line,
+                    facts.line_of_text(quote, near=fact) or line,
                 )
             )
             continue
@@ -154,11 +154,6 @@ def _quote_of(node, by_subject) -> tuple[str | None, str | None]:
         elif triple.predicate == KGC_PREFIX:
             prefix = triple.object.value
     return exact, prefix
-
-
-def _quote_line(text: str, quote: str) -> int | None:
-    index = text.find(quote[:40])
-    return text.count("\n", 0, index) + 1 if index >= 0 else None
 
 
 def _short(text: str, limit: int = 60) -> str:

@@ -108,7 +108,13 @@ def closest(text: str, quote: str) -> tuple[int, str] | None:
         block = max(matcher.get_matching_blocks(), key=lambda b: b.size)
         ratio = block.size / max(len(needle), 1)
         if ratio > best_ratio:
+            folded = fold(sentence.text)
             lo = max(block.b - block.a, 0)
-            words = fold(sentence.text)[lo : lo + len(needle)]
+            hi = lo + len(needle)
+            while lo > 0 and folded[lo - 1] != " ":
+                lo -= 1
+            while hi < len(folded) and folded[hi] not in " ,;:":
+                hi += 1
+            words = folded[lo:hi]
             best, best_ratio = (text.count("\n", 0, sentence.start) + 1, words), ratio
     return best if best_ratio >= 0.4 else None

@@ -27,7 +27,8 @@ def test_every_command_is_in_the_readme(name):
 
 
 def test_readme_commands_are_real_commands():
-    used = set(re.findall(r"^\s*(?:\.venv/bin/)?kg (\w[\w-]*)", README, re.M))
+    code = "\n".join(re.findall(r"^```[a-z]*\n(.*?)^```", README, re.M | re.S))
+    used = set(re.findall(r"(?:^|[|;&]\s*|\.venv/bin/)kg (\w[\w-]*)", code, re.M))
     assert used, "the README shows no kg command"
     assert used <= set(COMMANDS), f"README mentions unknown commands: {used - set(COMMANDS)}"
 
