@@ -128,10 +128,11 @@ def build(root: Path, *, reason: bool = True) -> Build:
     if not isinstance(context.get("@context"), dict):
         raise KgError(Problem("remote JSON-LD contexts are never fetched; inline the @context", CONTEXT_FILE))
     grounded = ground_all(project)
+    # Consistency first: SHACL results on an inconsistent graph would only distract.
+    inferred = infer(project, grounded) if reason else []
     report = check(project, grounded)
     if not report.conforms:
         raise NotConforming(report)
-    inferred = infer(project, grounded) if reason else []
     quads = assemble(project, grounded, inferred)
     files = {f"{OUTPUT_STEM}{f.extension}": serialize(quads, name, context=context) for name, f in FORMATS.items()}
     return Build(project, grounded, quads, report, files)

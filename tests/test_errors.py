@@ -163,3 +163,29 @@ def test_validate_other_formats(runner, format_):
         assert result.stdout.startswith('{\n  "conforms": true,')
     else:
         assert "sh:conforms true" in result.stdout or "http://www.w3.org/ns/shacl#conforms" in result.stdout
+
+
+def test_inconsistent_facts_name_the_individual_and_classes(runner, project, facts):
+    _append(facts, "ex:xi-jinping a kg:State .\n")
+    assert _build_fails(runner, project, code=1) == (
+        "error: inconsistent: ex:xi-jinping is both kg:Person and kg:State (disjoint)\n"
+    )
+
+
+def test_no_java_is_an_input_error_with_a_way_out(project, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    env = {**os.environ, "PATH": str(bin_dir)}
+    env.pop("JAVA_HOME", None)
+    result = subprocess.run([sys.executable, "-m", "kg", "build", "-C", str(project)], env=env, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr == (
+        "error: java not found: kg's reasoner (HermiT) needs Java 11+ on PATH; install a JRE or use --no-reason\n"
+    )
+    assert not (project / "out").exists()
+    no_reason = subprocess.run([sys.executable, "-m", "kg", "build", "-C", str(project), "--no-reason"], env=env, capture_output=True, text=True)
+    assert no_reason.returncode == 0, no_reason.stderr
