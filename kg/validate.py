@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Iterable
 
@@ -96,14 +97,15 @@ def validate(
     # in the data graph, an instance of a subclass satisfies sh:class of its superclass.
     data_graph = to_rdflib(data + ontology)
     shapes_graph = to_rdflib(shapes)
-    conforms, results, _ = pyshacl.validate(
-        data_graph,
-        shacl_graph=shapes_graph,
-        inference="none",
-        advanced=True,
-        allow_warnings=True,
-        allow_infos=True,
-    )
+    with _prepared_queries():
+        conforms, results, _ = pyshacl.validate(
+            data_graph,
+            shacl_graph=shapes_graph,
+            inference="none",
+            advanced=True,
+            allow_warnings=True,
+            allow_infos=True,
+        )
     labels = _labels(ontology)
     types: dict[str, list[str]] = {}
     derived_from: dict[str, str] = {}
@@ -153,6 +155,33 @@ def validate(
     findings = tuple(dict.fromkeys(findings))
     report_graph = _report_turtle(results)
     return Report(bool(conforms), findings, report_graph)
+
+
+@contextmanager
+def _prepared_queries():
+    """Parse each SPARQL text once while pyshacl runs.
+
+    pyshacl 0.40 hands rdflib the text of a SPARQL constraint for every focus node, and rdflib parses
+    it again each time; parsing dominates validation. A parsed and translated query does not depend on
+    the bindings it is evaluated with, so it can be reused. Restored on exit: no global change leaks."""
+    from rdflib.plugins.sparql import processor
+
+    original = processor.SPARQLProcessor.query
+    cache: dict = {}
+
+    def query(self, strOrQuery, initBindings=None, initNs=None, base=None, DEBUG=False):  # noqa: N803 - rdflib's names
+        if isinstance(strOrQuery, str):
+            key = (strOrQuery, base, tuple(sorted((k, str(v)) for k, v in (initNs or {}).items())))
+            if key not in cache:
+                cache[key] = processor.translateQuery(processor.parseQuery(strOrQuery), base, initNs)
+            strOrQuery = cache[key]
+        return original(self, strOrQuery, initBindings, initNs, base, DEBUG)
+
+    processor.SPARQLProcessor.query = query
+    try:
+        yield
+    finally:
+        processor.SPARQLProcessor.query = original
 
 
 def _labels(ontology: list[ox.Triple]) -> dict[str, str]:

@@ -29,16 +29,18 @@ VALID = CASES / "valid"
 
 
 def validate(data: rdflib.Graph) -> tuple[bool, rdflib.Graph]:
-    """The one place the tests call the validator (kg.validate will take its place)."""
-    conforms, report, _ = pyshacl.validate(
-        data,
-        shacl_graph=shapes_graph(),
-        ont_graph=ontology_graph(),
-        advanced=True,
-        inference="none",
-        allow_warnings=False,
+    """The one place the tests call the validator: kg's own, as `kg build` and `kg validate` run it."""
+    from kg.rdf import from_rdflib
+    from kg.validate import validate as kg_validate
+
+    report = kg_validate(
+        from_rdflib(data),
+        shapes=from_rdflib(shapes_graph()),
+        ontology=from_rdflib(_parse(ONTOLOGY, CODES)),
+        sources={},
+        units={},
     )
-    return conforms, report
+    return report.conforms, rdflib.Graph().parse(data=report.graph, format="turtle")
 
 
 def _parse(*paths: Path) -> rdflib.Graph:
