@@ -193,3 +193,24 @@ def test_remote_jsonld_context_is_refused(runner, project):
     result = run(runner, "build", "-C", project)
     assert result.exit_code == 2
     assert result.stderr == "ontology/context.jsonld: error: remote JSON-LD contexts are never fetched; inline the @context\n"
+
+
+@pytest.mark.parametrize("format_, name", [("ttl", "kg.ttl"), ("jsonld", "kg.jsonld"), ("nt", "kg.nt"), ("nq", "kg.nq"), ("trig", "kg.trig")])
+def test_export_writes_one_format_to_stdout(runner, format_, name):
+    result = run(runner, "export", "-C", ROOT, "--format", format_)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout_bytes == (OUT / name).read_bytes()
+
+
+def test_export_to_a_file(runner, tmp_path):
+    target = tmp_path / "graph.trig"
+    result = run(runner, "export", "-C", ROOT, "--format", "trig", "-o", target)
+    assert result.exit_code == 0
+    assert result.stdout == ""
+    assert target.read_bytes() == (OUT / "kg.trig").read_bytes()
+
+
+def test_export_of_an_unknown_format_is_a_usage_error(runner):
+    result = run(runner, "export", "-C", ROOT, "--format", "rdfxml")
+    assert result.exit_code == 2
+    assert "Invalid value for '--format'" in result.stderr
