@@ -52,17 +52,35 @@ def server_graph(server: SparqlServer, graph: str) -> rdflib.Graph:
     return rdflib.Graph().parse(data=server.graph_ntriples(graph), format="nt")
 
 
-def as_stored(graph: rdflib.Graph, server: str = "oxigraph") -> rdflib.Graph:
-    """The graph as `server` keeps it: Oxigraph 0.5 stores the subtypes of xsd:integer (xsd:nonNegativeInteger,
-    …) as xsd:integer; Virtuoso 7.2.5 keeps them. Everything else must come back exactly."""
-    if server != "oxigraph":
-        return graph
+def as_stored(graph: rdflib.Graph, server: str = "oxigraph", *, read: str = "turtle") -> rdflib.Graph:
+    """The graph as `server` gives it back, `read` through GSP (Turtle) or through CONSTRUCT (N-Triples).
+
+    Oxigraph 0.5 stores the subtypes of xsd:integer (xsd:nonNegativeInteger, …) as xsd:integer; Virtuoso 7.2.5
+    keeps them. Virtuoso keeps an xsd:duration as a number and writes that number as the lexical form in
+    N-Triples and SPARQL results, though its Turtle is right (test_virtuoso_writes_xsd_duration_as_a_number).
+    Everything else must come back exactly."""
+    if server == "oxigraph":
+        return _map_literals(graph, lambda o: rdflib.Literal(str(o), datatype=rdflib.XSD.integer)
+                             if str(o.datatype) in INTEGER_TYPES else o)
+    if read == "ntriples":
+        return _map_literals(graph, lambda o: rdflib.Literal(virtuoso_duration_number(str(o)), datatype=o.datatype)
+                             if o.datatype == rdflib.XSD.duration else o)
+    return graph
+
+
+def _map_literals(graph: rdflib.Graph, change) -> rdflib.Graph:
     result = rdflib.Graph()
     for s, p, o in graph:
-        if isinstance(o, rdflib.Literal) and str(o.datatype) in INTEGER_TYPES:
-            o = rdflib.Literal(str(o), datatype=rdflib.XSD.integer)
-        result.add((s, p, o))
+        result.add((s, p, change(o) if isinstance(o, rdflib.Literal) else o))
     return result
+
+
+def virtuoso_duration_number(lexical: str) -> str:
+    """What Virtuoso 7.2.5 writes in N-Triples for a year-month xsd:duration: the number of months."""
+    match = re.fullmatch(r"P(?:(\d+)Y)?(?:(\d+)M)?", lexical)
+    # Only year-month durations are modelled: Virtuoso garbles the others (P1Y1D comes back as 12 months).
+    assert match and lexical != "P", f"no rule for how Virtuoso writes the duration {lexical!r}"
+    return str(12 * int(match.group(1) or 0) + int(match.group(2) or 0))
 
 
 def write_out(directory: Path, ntriples_by_graph: dict[str, str]) -> Path:
@@ -162,7 +180,35 @@ def test_graph_option_puts_everything_into_one_graph(sparql_server):
     for graph in dataset_graphs(out).values():
         union += graph
     assert sparql_server.graphs(GRAPH) == {one}
-    assert rdflib.compare.isomorphic(server_graph(sparql_server, one), as_stored(union, sparql_server.name))
+    assert rdflib.compare.isomorphic(
+        server_graph(sparql_server, one), as_stored(union, sparql_server.name, read="ntriples")
+    )
+
+
+def test_virtuoso_writes_xsd_duration_as_a_number(virtuoso_server, tmp_path):
+    """A store limitation, not a loader bug (openlink/virtuoso-opensource#936): Virtuoso 7.2.5 parses an
+    xsd:duration into a number of months (or seconds) and keeps only that. Its Turtle writer turns the number
+    back into a duration; its N-Triples and SPARQL results writers print the bare number. A duration with both
+    a year-month and a day-time part loses the day-time part. If this test fails, Virtuoso changed: drop the
+    duration rule from `as_stored`."""
+    virtuoso_server.clear(GRAPH)
+    duration = "<http://www.w3.org/2001/XMLSchema#duration>"
+    body = "".join(f'<urn:kg:{name}> <urn:kg:lasted> "{value}"^^{duration} .\n'
+                   for name, value in [("three-years", "P3Y"), ("eighteen-months", "P1Y6M"), ("mixed", "P1Y1D")])
+    result = kg_load(*virtuoso_server.load_args(), "--out", write_out(tmp_path / "d", {TARGET: body}))
+    assert result.exit_code == 0, result.output
+
+    def lexical(text: str, format: str) -> dict[str, str]:
+        graph = rdflib.Graph().parse(data=text, format=format)
+        return {str(s).removeprefix("urn:kg:"): str(o) for s, o in graph.subject_objects(rdflib.URIRef("urn:kg:lasted"))}
+
+    assert lexical(virtuoso_server.gsp_get(TARGET).content.decode(), "turtle") == {
+        "three-years": "P3Y", "eighteen-months": "P1Y6M", "mixed": "P1Y"}
+    assert lexical(virtuoso_server.graph_ntriples(TARGET), "nt") == {
+        "three-years": "36", "eighteen-months": "18", "mixed": "12"}
+    answer = virtuoso_server.select(f"SELECT ?o WHERE {{ GRAPH <{TARGET}> {{ <urn:kg:three-years> ?p ?o }} }}")
+    assert rows(answer) == [(("literal", "36", XSD + "duration"),)]
+    assert virtuoso_duration_number("P3Y") == "36" and virtuoso_duration_number("P1Y6M") == "18"
 
 
 def test_chunked_upload_keeps_blank_nodes_together(sparql_server, tmp_path):
@@ -238,7 +284,9 @@ def test_every_canned_query_answers_the_same_embedded_on_oxigraph_and_on_virtuos
         )
         for server in (oxigraph_server, virtuoso_server):
             got = rdflib.Graph().parse(data=server.construct(text, default_graphs=ours), format="nt")
-            assert rdflib.compare.isomorphic(as_stored(got), as_stored(expected)), server.name
+            # `expected` holds what embedded Oxigraph holds; `got` is read back as `server` writes N-Triples.
+            there = expected if server.name == "oxigraph" else as_stored(expected, server.name, read="ntriples")
+            assert rdflib.compare.isomorphic(as_stored(got), as_stored(there)), server.name
         return
     expected_rows = _embedded_rows(embedded)
     for server in (oxigraph_server, virtuoso_server):
