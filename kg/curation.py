@@ -341,8 +341,8 @@ def check_terms(project: Project) -> list[Problem]:
                 seen.add((source.path, term.value))
                 name = prefixed(term.value) or f"<{term.value}>"
                 message = f"{name} is not a {kind} the ontology defines"
-                candidates = {prefixed(i) or i: i for i in known if i.startswith(term.value.rsplit('/', 1)[0][:20])}
-                close = difflib.get_close_matches(name, sorted(candidates), n=1, cutoff=0.6)
+                candidates = sorted(prefixed(i) or f"<{i}>" for i in known)
+                close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
                 if close:
                     message += f" (did you mean {close[0]}?)"
                 problems.append(Problem(message, source.path, _locate(source.text, term, subject=False)))
