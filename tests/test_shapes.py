@@ -16,7 +16,8 @@ from pathlib import Path
 import pyshacl
 import pytest
 import rdflib
-from rdflib.namespace import RDF, RDFS, SH
+from rdflib.collection import Collection
+from rdflib.namespace import RDF, RDFS, SH, SKOS
 
 from kg.namespaces import CURATION_PREFIXES
 
@@ -170,6 +171,23 @@ def test_shapes_use_only_ontology_terms():
     used |= set(shapes.objects(None, SH.inversePath))
     undeclared = sorted(_name(t) for t in used if str(t).startswith(kg) and t not in declared)
     assert undeclared == []
+
+
+# The property whose values come from each code list of ontology/codes.ttl.
+CODE_LISTS = {"kg:cameo": "cameo:scheme", "kg:plover": "plover:scheme", "kg:domain": "dom:scheme"}
+
+
+def test_code_list_shapes_allow_exactly_the_concepts_of_their_scheme():
+    """A code added to ontology/codes.ttl but not to the shape's sh:in (or the other way round) fails here."""
+    shapes, codes = shapes_graph(), _parse(CODES)
+    assert sorted(_name(s) for s in codes.subjects(RDF.type, SKOS.ConceptScheme)) == sorted(CODE_LISTS.values())
+    for path, scheme in CODE_LISTS.items():
+        constrained = [s for s in shapes.subjects(SH.path, None) if _name(shapes.value(s, SH.path)) == path]
+        lists = [set(Collection(shapes, shapes.value(s, SH["in"]))) for s in constrained if shapes.value(s, SH["in"])]
+        assert lists, f"no shape gives {path} an sh:in list"
+        in_scheme = {c for c in codes.subjects(SKOS.inScheme, None) if _name(codes.value(c, SKOS.inScheme)) == scheme}
+        for allowed in lists:
+            assert sorted(map(_name, allowed)) == sorted(map(_name, in_scheme)), f"{path} vs {scheme}"
 
 
 def test_shapes_graph_is_valid_shacl():
