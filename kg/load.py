@@ -6,6 +6,13 @@ into place (`MOVE` for --replace, `ADD` for --append). On any failure the stagin
 targets hold what they held before. This matters because some stores do not load atomically: Virtuoso, handed
 a document that fails halfway, answers 500 after it has dropped the old graph and kept the first part.
 
+A staging graph outlives its load when nobody can drop it: the server was killed mid-upload, or `kg load` itself
+was. Its name says when its load started (`<target>-staging-20230524T101500Z-<random>`), and every successful load
+then removes the staging graphs of its own targets that started more than `stale_after` seconds ago (an hour by
+default). Younger ones are left alone because they may belong to a load still running: Virtuoso 7.2 answers
+`MOVE <missing> TO <target>` by emptying the target, so dropping a live load's staging graph could destroy the
+very graph this module promises to keep.
+
 Bodies are N-Triples, one request per graph chunk: it is the one format every store accepts (Virtuoso rejects
 N-Quads and TriG). Chunks never split a group of triples that share a blank node, because every request
 gets fresh blank nodes on the server.
@@ -18,8 +25,10 @@ and a day-time part loses the day-time part (tests/test_load.py pins this down).
 
 from __future__ import annotations
 
+import datetime
 import netrc
 import os
+import re
 import secrets
 import time
 import urllib.parse
@@ -37,6 +46,8 @@ from kg.store import dataset_path
 USER_ENV = "KG_LOAD_USER"
 PASSWORD_ENV = "KG_LOAD_PASSWORD"
 NTRIPLES = "application/n-triples"
+STALE_AFTER = 3600.0
+_STAMP = "%Y%m%dT%H%M%SZ"
 
 
 class RemoteError(KgError):
@@ -124,6 +135,23 @@ class GraphUpload:
 class LoadReport:
     graphs: list[GraphUpload]
     mode: str
+    removed: list[str] = field(default_factory=list)  # stale staging graphs of earlier loads
+
+
+def staging_graph(target: str, started: datetime.datetime) -> str:
+    """The staging graph of a load into `target` that started at `started` (UTC)."""
+    return f"{target}-staging-{started.astimezone(datetime.timezone.utc).strftime(_STAMP)}-{secrets.token_hex(6)}"
+
+
+def staging_started(target: str, graph: str) -> datetime.datetime | None:
+    """When the load that made staging graph `graph` of `target` started; None if `graph` is not one."""
+    match = re.fullmatch(re.escape(target) + r"-staging-(\d{8}T\d{6}Z)-[0-9a-f]{12}", graph)
+    if match is None:
+        return None
+    try:
+        return datetime.datetime.strptime(match.group(1), _STAMP).replace(tzinfo=datetime.timezone.utc)
+    except ValueError:
+        return None
 
 
 def graphs_to_load(out_dir: Path, *, graph: str | None = None) -> dict[str, list[str]]:
@@ -167,12 +195,15 @@ def load(
     graph: str | None = None,
     mode: str = "replace",
     chunk_size: int = 50_000,
+    stale_after: float = STALE_AFTER,
 ) -> LoadReport:
-    """Upload out/kg.nq (one graph per named graph, or everything into `graph`) with `mode` replace/append."""
+    """Upload out/kg.nq (one graph per named graph, or everything into `graph`) with `mode` replace/append,
+    then remove the staging graphs of the same targets left by loads that started over `stale_after` s ago."""
     if mode not in ("replace", "append"):
         raise ValueError(mode)
     plan = graphs_to_load(out_dir, graph=graph)
-    staged = {target: f"{target}-staging-{secrets.token_hex(6)}" for target in plan}
+    started = datetime.datetime.now(datetime.timezone.utc)
+    staged = {target: staging_graph(target, started) for target in plan}
     client = _Client(connection)
     try:
         for target, lines in plan.items():
@@ -198,9 +229,31 @@ def load(
         for staging in staged.values():
             client.drop_quietly(staging)
         raise
+    try:
+        older_than = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=stale_after)
+        removed = _remove_stale_staging(client, list(plan), older_than=older_than)
     finally:
         client.close()
-    return LoadReport(graphs=[GraphUpload(t, len(lines)) for t, lines in plan.items()], mode=mode)
+    return LoadReport(graphs=[GraphUpload(t, len(lines)) for t, lines in plan.items()], mode=mode, removed=removed)
+
+
+def _remove_stale_staging(client: _Client, targets: list[str], *, older_than: datetime.datetime) -> list[str]:
+    # Only targets of this load: a staging graph of another target may be another user's business.
+    prefixes = " || ".join(f'STRSTARTS(STR(?g), "{_string(t + "-staging-")}")' for t in targets)
+    # `GRAPH ?g { ?s ?p ?o }`, not `GRAPH ?g {}`: Virtuoso 7.2 answers the latter with no graphs at all.
+    found = client.graph_names(f"SELECT DISTINCT ?g WHERE {{ GRAPH ?g {{ ?s ?p ?o }} FILTER({prefixes}) }}")
+    stale = []
+    for name in sorted(found):
+        for target in targets:
+            started = staging_started(target, name)
+            if started is not None and started < older_than:
+                stale.append(name)
+                break
+    if stale:
+        client.update(" ;\n".join(f"DROP SILENT GRAPH <{g}>" for g in stale), what="removal of stale staging graphs")
+        for name in stale:
+            client.log(f"removed the stale staging graph <{name}>")
+    return stale
 
 
 class _Client:
@@ -238,6 +291,19 @@ class _Client:
     def count_common(self, staging: str, target: str) -> int:
         query = f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH <{staging}> {{ ?s ?p ?o }} GRAPH <{target}> {{ ?s ?p ?o }} }}"
         return self._count(query, target)
+
+    def graph_names(self, query: str) -> set[str]:
+        response = self._request(
+            "POST",
+            self.connection.endpoints.query,
+            what="listing of staging graphs",
+            data={"query": query},
+            headers={"Accept": "application/sparql-results+json"},
+        )
+        try:
+            return {b["g"]["value"] for b in response.json()["results"]["bindings"] if "g" in b}
+        except (ValueError, KeyError, TypeError):
+            raise RemoteError(Problem(f"listing of staging graphs: unexpected answer from {_public(response.url)}")) from None
 
     def _count(self, query: str, graph: str) -> int:
         response = self._request(
@@ -287,9 +353,9 @@ class _Client:
                 raise RemoteError(Problem(f"{what}: TLS verification failed for {_public(url)}: {_reason(e)}")) from None
             except requests.exceptions.RequestException as e:
                 failure = _reason(e)
-                self._log(f"{method} {_public(url)}: {failure} (attempt {attempt}/{attempts})")
+                self.log(f"{method} {_public(url)}: {failure} (attempt {attempt}/{attempts})")
                 continue
-            self._log(
+            self.log(
                 f"{method} {_public(response.url)}: HTTP {response.status_code} in "
                 f"{time.monotonic() - started:.2f}s (attempt {attempt}/{attempts})"
             )
@@ -307,9 +373,14 @@ class _Client:
         tries = "1 attempt" if attempts == 1 else f"{attempts} attempts"
         raise RemoteError(Problem(f"{what}: {_public(url)}: {failure} ({tries})"))
 
-    def _log(self, message: str) -> None:
+    def log(self, message: str) -> None:
         if self.connection.log:
             self.connection.log(message)
+
+
+def _string(text: str) -> str:
+    """`text` escaped for a SPARQL string literal in double quotes."""
+    return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
 def _ntriples(triple: pyoxigraph.Triple) -> str:

@@ -2,8 +2,8 @@
 
 - the Oxigraph server (`oxigraph serve`, from the `oxigraph` package on PyPI);
 - Virtuoso (`virtuoso-t`, Debian's virtuoso-opensource-7-bin; tests/setup/system-packages.sh installs it);
-- a cutting proxy: forwards to a real server and drops the connection once a client has sent too many bytes,
-  which is what a server dying mid-upload looks like to the client;
+- a cutting proxy: forwards to a real server and drops the connection once a client has sent too many bytes
+  (the connection dies mid-upload while the server lives on; tests/test_load.py also kills a real server);
 - a silent server: accepts connections and never answers (timeouts).
 
 Import the fixtures into a test module (`from servers import oxigraph_server, ...`).
@@ -194,6 +194,18 @@ def start_virtuoso(directory: Path) -> SparqlServer:
     )
 
 
+def start_server(name: str, directory: Path) -> SparqlServer:
+    """Start server `name` on its database in `directory`: a new one, or the one a killed server left there."""
+    if name == "oxigraph":
+        directory.mkdir(parents=True, exist_ok=True)
+        return start_oxigraph(directory / "store")
+    return start_virtuoso(directory)
+
+
+def stop_server(server: SparqlServer) -> None:
+    _stop(server.process)
+
+
 @pytest.fixture(scope="session")
 def oxigraph_server(tmp_path_factory) -> Iterator[SparqlServer]:
     server = start_oxigraph(tmp_path_factory.mktemp("oxigraph") / "store")
@@ -328,7 +340,7 @@ def _term(term: dict | None) -> tuple:
 
 __all__ = [
     "CuttingProxy", "SilentServer", "SparqlServer", "free_port", "oxigraph_server", "rows", "silent_server",
-    "sparql_server", "start_oxigraph", "start_virtuoso", "virtuoso_server",
+    "sparql_server", "start_oxigraph", "start_server", "start_virtuoso", "stop_server", "virtuoso_server",
 ]
 
 

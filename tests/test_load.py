@@ -3,7 +3,12 @@ target graphs exactly as they were."""
 
 from __future__ import annotations
 
+import datetime
 import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pyoxigraph
@@ -13,11 +18,14 @@ import rdflib.compare
 from click.testing import CliRunner
 
 from kg.cli.query import load
-from kg.load import chunks
+from kg import load as loader
+from kg.load import chunks, staging_graph, staging_started
 from kg.query import QueryText, run_query
 from kg.store import open_store
 from servers import (  # noqa: F401  (fixtures)
     INTEGER_TYPES,
+    VIRTUOSO_PASSWORD,
+    VIRTUOSO_USER,
     CuttingProxy,
     canonical_literal,
     SparqlServer,
@@ -25,6 +33,8 @@ from servers import (  # noqa: F401  (fixtures)
     rows,
     silent_server,
     sparql_server,
+    start_server,
+    stop_server,
     virtuoso_server,
 )
 from test_query import built_out, canned_queries
@@ -300,7 +310,7 @@ def test_every_canned_query_answers_the_same_embedded_on_oxigraph_and_on_virtuos
 # ---------------------------------------------------------------------------------------------- faults
 
 
-def test_server_dying_mid_upload_leaves_the_target_as_it_was(sparql_server, tmp_path, prior):
+def test_connection_cut_mid_upload_leaves_the_target_as_it_was(sparql_server, tmp_path, prior):
     proxy = CuttingProxy(sparql_server.port, cut_after=40_000)
     try:
         root = sparql_server.root.replace(str(sparql_server.port), str(proxy.port))
@@ -317,6 +327,91 @@ def test_server_dying_mid_upload_leaves_the_target_as_it_was(sparql_server, tmp_
         result.output,
     ), result.output
     assert_untouched(sparql_server, prior)
+
+
+def _staging_graphs(server: SparqlServer) -> set[str]:
+    return server.graphs(TARGET + "-staging-")
+
+
+def _count(server: SparqlServer, graph: str) -> int:
+    answer = server.select(f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH <{graph}> {{ ?s ?p ?o }} }}")
+    return int(answer["results"]["bindings"][0]["n"]["value"])
+
+
+@pytest.mark.parametrize("store", ["oxigraph", "virtuoso"])
+def test_server_killed_mid_upload_leaves_the_target_as_it_was_and_a_later_load_removes_the_staging_graph(
+    store, tmp_path
+):
+    """SIGKILL the server process while `kg load` is between chunks, restart it on the same database: the target
+    holds what it held, the staging graph that nobody could drop is still there, and a load that finds it stale
+    removes it (one that finds it young leaves it, as it may belong to a load still running)."""
+    database = tmp_path / store
+    server = start_server(store, database)
+    try:
+        prior = kg_load(*server.load_args(), "--out", write_out(tmp_path / "prior", {TARGET: PRIOR}))
+        assert prior.exit_code == 0, prior.output
+        total = 20_000
+        out = write_out(tmp_path / "big", {TARGET: big_graph(total)})
+        uploading = subprocess.Popen(
+            [str(Path(sys.executable).parent / "kg"), "load", *server.load_args(), "--out", str(out),
+             "--chunk-size", "100", "--retries", "1"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while not (staging := _staging_graphs(server)):
+                assert uploading.poll() is None, uploading.communicate()
+                assert time.monotonic() < deadline, "kg load never wrote its staging graph"
+            uploading.send_signal(signal.SIGSTOP)
+            # Frozen part-way: the staging graph is incomplete, so kg load has chunks left to send.
+            (staging,) = staging
+            assert 0 < _count(server, staging) < total
+            server.process.kill()
+            server.process.wait()
+        finally:
+            uploading.send_signal(signal.SIGCONT)
+        stdout, stderr = uploading.communicate(timeout=60)
+    finally:
+        stop_server(server)
+
+    gsp = "/store" if store == "oxigraph" else "/sparql-graph-crud-auth"
+    assert (uploading.returncode, stdout, stderr) == (
+        1, "", f"error: upload to <{TARGET}>: {server.root}{gsp}: connection refused (2 attempts)\n"
+    )
+    server = start_server(store, database)
+    try:
+        assert rdflib.compare.isomorphic(server_graph(server, TARGET), rdflib.Graph().parse(data=PRIOR, format="nt"))
+        assert _staging_graphs(server) == {staging}, "the killed load's staging graph did not survive the restart"
+
+        new = '<urn:kg:new> <urn:kg:says> "after the restart" .\n'
+        out = write_out(tmp_path / "new", {TARGET: new})
+        result = kg_load(*server.load_args(), "--out", out)
+        assert result.exit_code == 0, result.output
+        assert rdflib.compare.isomorphic(server_graph(server, TARGET), rdflib.Graph().parse(data=new, format="nt"))
+        assert _staging_graphs(server) == {staging}, "a staging graph younger than an hour must be left alone"
+
+        layout = loader.PRESETS[store]
+        connection = loader.Connection(
+            endpoints=loader.endpoints(server.root, layout), auth=layout.auth,
+            credentials=loader.Credentials(VIRTUOSO_USER, VIRTUOSO_PASSWORD) if store == "virtuoso" else None,
+        )
+        report = loader.load(out, connection, stale_after=0)
+        assert report.removed == [staging]
+        assert server.graphs(GRAPH) == {TARGET}
+        assert rdflib.compare.isomorphic(server_graph(server, TARGET), rdflib.Graph().parse(data=new, format="nt"))
+    finally:
+        stop_server(server)
+
+
+def test_staging_graphs_are_named_after_their_target_and_start_time():
+    started = datetime.datetime(2023, 5, 24, 10, 15, 30, 999, tzinfo=datetime.timezone.utc)
+    name = staging_graph(TARGET, started)
+    assert re.fullmatch(re.escape(TARGET) + r"-staging-20230524T101530Z-[0-9a-f]{12}", name)
+    assert staging_started(TARGET, name) == started.replace(microsecond=0)
+    assert staging_started(GRAPH + "other", name) is None
+    assert staging_started(TARGET + "-staging-x", name) is None
+    assert staging_started(TARGET, TARGET + "-staging-0123456789ab") is None  # not ours: no start time
+    assert staging_started(TARGET, name + "-copy") is None
 
 
 def test_document_rejected_halfway_leaves_the_target_as_it_was(virtuoso_server, tmp_path, virtuoso_prior):
