@@ -112,6 +112,25 @@ def _body(triples: list[ox.Triple], used: set[str], indent: str) -> list[str]:
         if isinstance(t.object, ox.BlankNode):
             uses[t.object] = uses.get(t.object, 0) + 1
     inline = {b for b, n in uses.items() if n == 1 and b in by_subject}
+    # A blank node inside a cycle of such nodes has no outside place to be written: it stays top-level.
+    reached: set = set()
+
+    def reach(start):
+        stack = [start]
+        while stack:
+            for objects in by_subject.get(stack.pop(), {}).values():
+                for o in objects:
+                    if o in inline and o not in reached:
+                        reached.add(o)
+                        stack.append(o)
+
+    for subject in by_subject:
+        if subject not in inline:
+            reach(subject)
+    while inline - reached:
+        loose = min(inline - reached, key=str)
+        inline.discard(loose)
+        reach(loose)
 
     def items_of(node):
         items = []
