@@ -150,6 +150,8 @@ def load(endpoint, preset, graph, replace, user, password, auth, gsp_url, query_
     total = sum(u.triples for u in report.graphs)
     verb = "replaced" if report.mode == "replace" else "added to"
     click.echo(f"{total} triples in {len(report.graphs)} graphs {verb} and verified")
+    for staging in report.removed:
+        click.echo(f"removed a stale staging graph left by an interrupted load: <{staging}>")
 
 
 @click.command()
