@@ -118,8 +118,10 @@ def assemble(project: Project, grounded: tuple[Grounded, ...], inferred: list[ox
     return tuple(sorted(set(quads), key=str))
 
 
-def build(root: Path, *, reason: bool = True) -> Build:
-    """Everything `kg build` does except writing. Raises KgError (input) or CheckFailed (not conforming)."""
+def build(root: Path, *, reason: bool = True, site: bool = True) -> Build:
+    """Everything `kg build` does except writing. Raises KgError (input) or CheckFailed (not conforming).
+
+    `site` adds the evidence report (kg.report) under report/ in `files`."""
     root = Path(root)
     project = read_project(root)
     if not (root / CONTEXT_FILE).is_file():
@@ -135,19 +137,28 @@ def build(root: Path, *, reason: bool = True) -> Build:
         raise NotConforming(report)
     quads = assemble(project, grounded, inferred)
     files = {f"{OUTPUT_STEM}{f.extension}": serialize(quads, name, context=context) for name, f in FORMATS.items()}
-    return Build(project, grounded, quads, report, files)
+    result = Build(project, grounded, quads, report, files)
+    if site:
+        from kg.report import render
+
+        files.update(render(result))
+    return result
 
 
 def write(out_dir: Path, files: dict[str, bytes]) -> list[str]:
-    """Write each file atomically (temp file in the same folder, then rename); return changed names."""
+    """Write each file atomically (temp file in the same folder, then rename); return changed names.
+
+    Names may hold sub-folders ("report/index.html"); every file is staged before any is renamed."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     changed = stale(out_dir, files)
     staged = []
     try:
         for name in changed:
-            handle, temp = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.", suffix=".tmp")
-            staged.append((temp, out_dir / name))
+            target = out_dir / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+            staged.append((temp, target))
             os.fchmod(handle, 0o666 & ~_umask())
             with os.fdopen(handle, "wb") as stream:
                 stream.write(files[name])

@@ -16,6 +16,7 @@ COMMANDS = {
     "query": ("kg.cli.query", "query", "Run a SPARQL query on the built graph (embedded store)."),
     "load": ("kg.cli.query", "load", "Upload the built graph to a SPARQL 1.1 Graph Store."),
     "serve": ("kg.cli.query", "serve", "Serve the built graph as a read-only SPARQL endpoint."),
+    "report": ("kg.cli.report", "report", "Write the evidence report (a static HTML site) to out/report/."),
     "synth": ("kg.cli.synth", "synth", "Write a synthetic project of N generated articles (for benchmarks)."),
 }
 
