@@ -166,6 +166,9 @@ def write(out_dir: Path, files: dict[str, bytes]) -> list[str]:
                 os.fsync(stream.fileno())
         for temp, target in staged:
             os.replace(temp, target)
+        for name in orphans(out_dir, files):
+            (out_dir / name).unlink()
+            changed.append(name)
     finally:
         for temp, _ in staged:
             if os.path.exists(temp):
@@ -183,3 +186,12 @@ def stale(out_dir: Path, files: dict[str, bytes]) -> list[str]:
     """Names of files in out/ that differ from (or are missing compared to) a fresh build."""
     out_dir = Path(out_dir)
     return sorted(n for n, data in files.items() if not (out_dir / n).is_file() or (out_dir / n).read_bytes() != data)
+
+
+def orphans(out_dir: Path, files: dict[str, bytes]) -> list[str]:
+    """Files in the build's own sub-folders of out/ (report/) that a fresh build no longer writes,
+    e.g. the page of a renamed entity. Other files in out/ are not the build's to judge."""
+    out_dir = Path(out_dir)
+    folders = sorted({name.split("/", 1)[0] for name in files if "/" in name})
+    found = (p for folder in folders if (out_dir / folder).is_dir() for p in (out_dir / folder).rglob("*"))
+    return sorted(n for n in (p.relative_to(out_dir).as_posix() for p in found if p.is_file()) if n not in files)

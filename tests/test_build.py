@@ -19,10 +19,15 @@ OUT = ROOT / "out"
 FILES = ("kg.ttl", "kg.jsonld", "kg.nt", "kg.nq", "kg.trig")
 
 
+def _snapshot(folder: Path) -> dict:
+    """Every file below `folder`, by relative path."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
 def test_committed_out_is_what_build_writes(runner):
     result = run(runner, "build", "-C", ROOT, "--check")
     assert result.exit_code == 0, result.output
-    assert result.output == f"out/ is up to date ({len(FILES)} files)\n"
+    assert result.output == f"out/ is up to date ({len(_snapshot(OUT))} files)\n"
 
 
 def test_check_names_each_stale_file(runner, project):
@@ -37,7 +42,7 @@ def test_check_names_each_stale_file(runner, project):
 def _build_in_subprocess(project: Path, seed: str) -> dict:
     env = {**os.environ, "PYTHONHASHSEED": seed}
     subprocess.run([sys.executable, "-m", "kg", "build", "-C", str(project)], env=env, check=True, capture_output=True)
-    return {name: (project / "out" / name).read_bytes() for name in FILES}
+    return _snapshot(project / "out")
 
 
 def test_same_bytes_whatever_the_hash_seed(tmp_path):
@@ -48,11 +53,7 @@ def test_same_bytes_whatever_the_hash_seed(tmp_path):
             shutil.copytree(ROOT / name, copy / name)
         outputs.append(_build_in_subprocess(copy, seed))
     assert outputs[0] == outputs[1]
-    assert outputs[0] == {name: (OUT / name).read_bytes() for name in FILES}
-
-
-def _snapshot(folder: Path) -> dict:
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+    assert outputs[0] == _snapshot(OUT)
 
 
 def test_failed_build_changes_nothing_in_out(runner, project, facts):
@@ -79,10 +80,22 @@ def test_non_conforming_build_changes_nothing_in_out(runner, project, facts):
 def test_build_writes_only_changed_files_and_leaves_no_temp_files(runner, project):
     first = run(runner, "build", "-C", project)
     assert first.exit_code == 0, first.output
-    assert "5 file(s) changed" in first.output
+    assert f"{len(_snapshot(OUT))} file(s) changed" in first.output
     second = run(runner, "build", "-C", project)
     assert "0 file(s) changed" in second.output
-    assert sorted(p.name for p in (project / "out").iterdir()) == sorted(FILES)
+    assert _snapshot(project / "out") == _snapshot(OUT)
+    assert not [p for p in (project / "out").rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_a_page_the_build_no_longer_writes_is_flagged_and_removed(runner, project):
+    assert run(runner, "build", "-C", project).exit_code == 0
+    orphan = project / "out" / "report" / "entities" / "renamed-entity.html"
+    orphan.write_text("<!doctype html>")
+    check = run(runner, "build", "-C", project, "--check")
+    assert check.exit_code == 1
+    assert check.stderr == "out/report/entities/renamed-entity.html: error: not written by a fresh build; run `kg build`\n"
+    assert run(runner, "build", "-C", project).exit_code == 0
+    assert not orphan.exists()
 
 
 def _rdflib(name, format):

@@ -23,7 +23,7 @@ def build(project: Path, check: bool, no_reason: bool):
     its character offsets; checks consistency with HermiT; validates with SHACL; writes out/kg.ttl,
     kg.jsonld, kg.nt, kg.nq and kg.trig atomically. On any error nothing in out/ changes.
     """
-    from kg.build import NotConforming, OUT_DIR, build as run, stale, write
+    from kg.build import NotConforming, OUT_DIR, build as run, orphans, stale, write
     from kg.errors import CheckFailed, Problem
 
     try:
@@ -33,9 +33,10 @@ def build(project: Path, check: bool, no_reason: bool):
         raise
     out = project / OUT_DIR
     if check:
-        changed = stale(out, result.files)
-        if changed:
-            raise CheckFailed([Problem("differs from a fresh build; run `kg build`", f"{OUT_DIR}/{n}") for n in changed])
+        problems = [Problem("differs from a fresh build; run `kg build`", f"{OUT_DIR}/{n}") for n in stale(out, result.files)]
+        problems += [Problem("not written by a fresh build; run `kg build`", f"{OUT_DIR}/{n}") for n in orphans(out, result.files)]
+        if problems:
+            raise CheckFailed(problems)
         click.echo(f"{OUT_DIR}/ is up to date ({len(result.files)} files)")
         return
     changed = write(out, result.files)
@@ -97,7 +98,7 @@ def export(project: Path, format_: str, output: Path | None, no_reason: bool):
     """
     from kg.build import build as run, write
 
-    result = run(project, reason=not no_reason)
+    result = run(project, reason=not no_reason, site=False)
     data = result.files[f"kg{FORMATS[format_].extension}"]
     if output is None:
         sys.stdout.buffer.write(data)
