@@ -37,6 +37,8 @@ def test_readme_setup_commands_are_what_ci_runs():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "bash tests/run.sh" in ci and "kg build --check" in ci
     assert "bash tests/run.sh" in README
+    assert "bash install.sh && .venv/bin/kg build" in README
+    assert "bash install.sh" in (ROOT / "tests" / "run.sh").read_text()
 
 
 def test_help_imports_no_heavy_library():
