@@ -159,15 +159,26 @@ def validate(
 
 @contextmanager
 def _prepared_queries():
-    """Parse each SPARQL text once while pyshacl runs.
+    """Parse each SPARQL text once while pyshacl runs, and join from the focus node.
 
     pyshacl 0.40 hands rdflib the text of a SPARQL constraint for every focus node, and rdflib parses
-    it again each time; parsing dominates validation. A parsed and translated query does not depend on
-    the bindings it is evaluated with, so it can be reused. Restored on exit: no global change leaks."""
-    from rdflib.plugins.sparql import processor
+    it again each time. A parsed and translated query does not depend on the bindings it is evaluated
+    with, so it can be reused. Restored on exit: no global change leaks."""
+    from rdflib import URIRef, Variable
+    from rdflib.plugins.sparql import algebra, processor
 
-    original = processor.SPARQLProcessor.query
+    original_query = processor.SPARQLProcessor.query
+    original_reorder = algebra.reorderTriples
     cache: dict = {}
+    this, bound = Variable("this"), URIRef("urn:kg:bound-this")
+
+    def reorder(triples):
+        # rdflib orders a pattern's triples when it translates the query, before it knows that pyshacl
+        # binds $this, so it may start with a scan of the whole graph (`?x oa:start ?s`) instead of
+        # the focus node's few triples. Ordering as if $this were a constant fixes the join order;
+        # the order of a join never changes its answers.
+        swapped = [tuple(bound if term == this else term for term in triple) for triple in triples]
+        return [tuple(this if term == bound else term for term in triple) for triple in original_reorder(swapped)]
 
     def query(self, strOrQuery, initBindings=None, initNs=None, base=None, DEBUG=False):  # noqa: N803 - rdflib's names
         if isinstance(strOrQuery, str):
@@ -175,13 +186,15 @@ def _prepared_queries():
             if key not in cache:
                 cache[key] = processor.translateQuery(processor.parseQuery(strOrQuery), base, initNs)
             strOrQuery = cache[key]
-        return original(self, strOrQuery, initBindings, initNs, base, DEBUG)
+        return original_query(self, strOrQuery, initBindings, initNs, base, DEBUG)
 
     processor.SPARQLProcessor.query = query
+    algebra.reorderTriples = reorder
     try:
         yield
     finally:
-        processor.SPARQLProcessor.query = original
+        processor.SPARQLProcessor.query = original_query
+        algebra.reorderTriples = original_reorder
 
 
 def _labels(ontology: list[ox.Triple]) -> dict[str, str]:
