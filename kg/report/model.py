@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import pyoxigraph as ox
 
@@ -85,6 +86,19 @@ class Model:
     findings: int = 0
     quads: int = 0
     below: dict[str, frozenset[str]] = field(default_factory=dict)  # class -> itself and its subclasses
+
+    @cached_property
+    def asserted_about(self) -> dict[str, list[Statement]]:
+        """Asserted statements by the IRI of their subject and of their object (built once, not per page)."""
+        return _about(self.asserted)
+
+    @cached_property
+    def inferred_about(self) -> dict[str, list[Statement]]:
+        return _about(self.inferred)
+
+    @cached_property
+    def asserted_keys(self) -> frozenset:
+        return frozenset((st.subject, st.predicate, st.object) for st in self.asserted)
 
     def label(self, term: ox.Term | str) -> str:
         iri = term if isinstance(term, str) else getattr(term, "value", str(term))
@@ -197,3 +211,12 @@ def read(build: Build) -> Model:
         quads=len(build.quads),
     )
 
+
+def _about(statements: list[Statement]) -> dict[str, list[Statement]]:
+    index: dict[str, list[Statement]] = {}
+    for st in statements:
+        index.setdefault(st.subject.value, []).append(st)
+        value = getattr(st.object, "value", None)
+        if value is not None and value != st.subject.value and isinstance(st.object, ox.NamedNode):
+            index.setdefault(value, []).append(st)
+    return index

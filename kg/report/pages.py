@@ -299,18 +299,18 @@ def entity(model: Model, iri: str) -> bytes:
     up = "../"
     label = model.label(iri)
 
-    def about(statements):
-        chosen = [st for st in statements if st.predicate.value not in _HIDDEN
-                  and (st.subject.value == iri or getattr(st.object, "value", None) == iri)]
+    def about(index):
+        chosen = [st for st in index.get(iri, ()) if st.predicate.value not in _HIDDEN]
         return sorted(chosen, key=lambda st: (st.subject.value != iri, model.label(st.predicate),
                                              st.predicate.value, model.label(st.object), str(st.object),
                                              st.subject.value))
 
-    asserted = about(model.asserted)
-    known = {(st.subject, st.predicate, st.object) for st in model.asserted}
-    inferred = [st for st in about(model.inferred)
+    asserted = about(model.asserted_about)
+    known = model.asserted_keys
+    inferred = [st for st in about(model.inferred_about)
                 if st.predicate.value.startswith(KG) and (st.subject, st.predicate, st.object) not in known]
-    notes = sorted(st.object.value for st in model.asserted if st.subject.value == iri and st.predicate.value == NOTE)
+    notes = sorted(st.object.value for st in model.asserted_about.get(iri, ())
+                   if st.subject.value == iri and st.predicate.value == NOTE)
     spans = model.evidence.get(iri, ())
     head = '<tr><th scope="col">Relation</th><th scope="col">Value</th><th scope="col">Evidence</th></tr>'
     sections = [f"""<h1>{escape(label)}</h1>
