@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,21 +81,33 @@ def infer(project: Project, grounded: tuple[Grounded, ...]) -> list[ox.Quad]:
     from kg.rdf import from_rdflib, to_rdflib
 
     ontology = to_rdflib(_triples(project.ontology))
-    registry = to_rdflib(project.registry.triples)
-    registry_inferred = reason.infer(registry, ontology=ontology)
-    quads = [ox.Quad(t.subject, t.predicate, t.object, ox.NamedNode(inferred_graph(REGISTRY_GRAPH)))
-             for t in from_rdflib(registry_inferred)]
-    known = set(registry_inferred)
-    if len(grounded) > 1:
+
+    def article_unit(g: Grounded):
+        return reason.infer(to_rdflib(g.triples, to_rdflib(project.registry.triples)), ontology=ontology)
+
+    def whole_graph():
         # Two articles may give one registry entity clashing facts; only the union shows it.
         union = to_rdflib(project.registry.triples)
         for g in grounded:
             to_rdflib(g.triples, union)
         reason.check_consistent(union, ontology=ontology)
-    for g in grounded:
-        asserted = to_rdflib(g.triples, to_rdflib(project.registry.triples))
+
+    # Each HermiT run is its own JVM, so threads keep every core busy; results are taken in article
+    # order, so the output (and which error is reported first) does not depend on scheduling.
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        registry_run = pool.submit(reason.infer, to_rdflib(project.registry.triples), ontology=ontology)
+        article_runs = [pool.submit(article_unit, g) for g in grounded]
+        union_run = pool.submit(whole_graph) if len(grounded) > 1 else None
+        registry_inferred = registry_run.result()
+        results = [run.result() for run in article_runs]
+        if union_run is not None:
+            union_run.result()
+    quads = [ox.Quad(t.subject, t.predicate, t.object, ox.NamedNode(inferred_graph(REGISTRY_GRAPH)))
+             for t in from_rdflib(registry_inferred)]
+    known = set(registry_inferred)
+    for g, inferred in zip(grounded, results):
         graph = ox.NamedNode(inferred_graph(article_graph(g.slug)))
-        for triple in reason.infer(asserted, ontology=ontology):
+        for triple in inferred:
             if triple not in known:
                 t = from_rdflib_triple(triple)
                 quads.append(ox.Quad(t.subject, t.predicate, t.object, graph))

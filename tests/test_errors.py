@@ -194,3 +194,16 @@ def test_no_java_is_an_input_error_with_a_way_out(project, tmp_path):
     assert not (project / "out").exists()
     no_reason = subprocess.run([sys.executable, "-m", "kg", "build", "-C", str(project), "--no-reason"], env=env, capture_output=True, text=True)
     assert no_reason.returncode == 0, no_reason.stderr
+
+
+def test_with_several_inconsistent_articles_the_first_article_is_reported(runner, project, facts):
+    """Articles are reasoned over in parallel; which error is reported must not depend on scheduling."""
+    second = project / "articles" / "zz-second-article"
+    shutil.copytree(facts.parent, second)
+    _append(second / "facts.ttl", "ex:xi-jinping a kg:State .\n")
+    _append(facts, "ex:li-qiang a kg:State .\n")
+    for _ in range(3):
+        assert _build_fails(runner, project, code=1) == (
+            "error: inconsistent: ex:li-qiang is both kg:Person and kg:State (disjoint)\n"
+        )
+        shutil.rmtree(project / "out")
