@@ -15,7 +15,7 @@ from pathlib import Path
 import pyoxigraph as ox
 
 from kg.errors import KgError, Problem
-from kg.namespaces import CURATION_PREFIXES, KG, KGC, OWL, RDF, RDFS
+from kg.namespaces import CURATION_PREFIXES, KGC, OWL, RDF, RDFS
 
 RDF_TYPE = ox.NamedNode(RDF + "type")
 RDFS_LABEL = ox.NamedNode(RDFS + "label")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pyoxigraph as ox
 
-from kg.curation import KGC_EVIDENCE, KGC_EXACT, KGC_PREFIX, RDF_TYPE, Article, prefixed
+from kg.curation import KGC_EVIDENCE, KGC_EXACT, KGC_PREFIX, RDF_TYPE, Article
 from kg.errors import Problem
 from kg.namespaces import DCTERMS, EX, KG, KGC, OA, PROV, XSD
 from kg.text import Folded, Span, closest, sentences
@@ -159,6 +159,3 @@ def _quote_of(node, by_subject) -> tuple[str | None, str | None]:
 def _short(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
-
-def describe(node) -> str:
-    return prefixed(node.value) if isinstance(node, ox.NamedNode) and prefixed(node.value) else str(node)

@@ -15,7 +15,6 @@ import pytest
 from browser import AXE, Site, axe_violations, chromium, console_errors
 from kg.build import build, stale, write
 from kg.coverage import Coverage, Line
-from kg.report import render
 from kg.report.model import ArticleView, Span
 from kg.report.pages import _segments
 
