@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pyoxigraph as ox
@@ -151,11 +151,11 @@ def build(root: Path, *, reason: bool = True, site: bool = True) -> Build:
     quads = assemble(project, grounded, inferred)
     files = {f"{OUTPUT_STEM}{f.extension}": serialize(quads, name, context=context) for name, f in FORMATS.items()}
     result = Build(project, grounded, quads, report, files)
-    if site:
-        from kg.report import render
+    if not site:
+        return result
+    from kg.report import render
 
-        files.update(render(result))
-    return result
+    return replace(result, files={**files, **render(result)})
 
 
 def write(out_dir: Path, files: dict[str, bytes]) -> list[str]:

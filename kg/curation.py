@@ -15,7 +15,7 @@ from pathlib import Path
 import pyoxigraph as ox
 
 from kg.errors import KgError, Problem
-from kg.namespaces import CURATION_PREFIXES, KGC, OWL, RDF, RDFS
+from kg.namespaces import CURATION_PREFIXES, KGC, OWL, RDF, RDFS, prefixed
 
 RDF_TYPE = ox.NamedNode(RDF + "type")
 RDFS_LABEL = ox.NamedNode(RDFS + "label")
@@ -231,15 +231,6 @@ def _line_containing(text: str, needle: str) -> int | None:
 
 
 # --- where a term is written -------------------------------------------------------------
-
-
-def prefixed(iri: str, prefixes: dict[str, str] = CURATION_PREFIXES) -> str | None:
-    for prefix, namespace in prefixes.items():
-        if iri.startswith(namespace):
-            local = iri[len(namespace) :]
-            if re.fullmatch(r"[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_-])?", local):
-                return f"{prefix}:{local}"
-    return None
 
 
 def _spellings(term: ox.NamedNode) -> list[str]:

@@ -8,14 +8,13 @@ objects sorted; literals exactly as the curator wrote them.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
 import pyoxigraph as ox
 
-from kg.namespaces import PREFIXES, RDF, RDFS
+from kg.namespaces import PREFIXES, RDF, RDFS, prefixed
 
 RDF_TYPE = RDF + "type"
 RDFS_LABEL = RDFS + "label"
@@ -73,18 +72,15 @@ def _quad_key(q: ox.Quad):
     return (str(q.graph_name), str(q.subject), str(q.predicate), str(q.object))
 
 
-_LOCAL = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_-])?")
-
-
 def term(node, used: set[str] | None = None) -> str:
     """A term in Turtle: a prefixed name when one of kg's prefixes fits, else N-Triples form."""
     if isinstance(node, ox.NamedNode):
-        for prefix, namespace in PREFIXES.items():
-            if node.value.startswith(namespace) and _LOCAL.fullmatch(node.value[len(namespace) :]):
-                if used is not None:
-                    used.add(prefix)
-                return f"{prefix}:{node.value[len(namespace):]}"
-        return str(node)
+        name = prefixed(node.value, PREFIXES)
+        if name is None:
+            return str(node)
+        if used is not None:
+            used.add(name.split(":", 1)[0])
+        return name
     if isinstance(node, ox.Literal) and not node.language and node.datatype.value != XSD_STRING:
         datatype = term(node.datatype, used)
         return f"{str(ox.Literal(node.value))}^^{datatype}"

@@ -1,5 +1,7 @@
 """The fixed prefixes of kg (docs/model.md). Every file kg writes binds exactly these."""
 
+import re
+
 KG = "https://example.org/kg/ontology#"
 EX = "https://example.org/kg/id/"
 KGC = "https://example.org/kg/curation#"
@@ -54,3 +56,15 @@ def article_graph(slug: str) -> str:
 
 def inferred_graph(graph: str) -> str:
     return graph + "/inferred"
+
+
+# A local name that Turtle, SPARQL and JSON-LD all accept after a prefix (no trailing dot).
+_LOCAL_NAME = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_-])?")
+
+
+def prefixed(iri: str, prefixes: dict[str, str] = CURATION_PREFIXES) -> str | None:
+    """`iri` as a prefixed name with one of `prefixes`, or None when none fits."""
+    for prefix, namespace in prefixes.items():
+        if iri.startswith(namespace) and _LOCAL_NAME.fullmatch(iri[len(namespace):]):
+            return f"{prefix}:{iri[len(namespace):]}"
+    return None

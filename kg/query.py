@@ -14,7 +14,7 @@ from pathlib import Path
 import pyoxigraph
 
 from kg.errors import KgError, Problem
-from kg.namespaces import PREFIXES
+from kg.namespaces import PREFIXES, prefixed
 
 RESULT_FORMATS = ("table", "csv", "tsv", "json")
 
@@ -138,10 +138,7 @@ def compact(term: object) -> str:
     if term is None:
         return ""
     if isinstance(term, pyoxigraph.NamedNode):
-        for prefix, namespace in PREFIXES.items():
-            if term.value.startswith(namespace) and re.fullmatch(r"[\w.-]*", term.value[len(namespace) :]):
-                return f"{prefix}:{term.value[len(namespace):]}"
-        return f"<{term.value}>"
+        return prefixed(term.value, PREFIXES) or f"<{term.value}>"
     if isinstance(term, pyoxigraph.Literal):
         text = " ".join(term.value.split())
         return f"{text}@{term.language}" if term.language else text

@@ -52,7 +52,7 @@ from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.namespace import OWL, RDF, RDFS, XSD
 
 from kg.errors import EXIT_INTERNAL, CheckFailed, KgError, Problem
-from kg.namespaces import CURATION_PREFIXES, PREFIXES
+from kg.namespaces import PREFIXES, prefixed
 
 JAVA_MISSING = "java not found: kg's reasoner (HermiT) needs Java 11+ on PATH; install a JRE or use --no-reason"
 
@@ -509,10 +509,7 @@ def _name(term) -> str:
     text = str(term)
     if isinstance(term, BNode):
         return f"_:{text}"
-    for prefix, iri in sorted(CURATION_PREFIXES.items(), key=lambda kv: -len(kv[1])):
-        if text.startswith(iri) and re.fullmatch(r"[\w.\-]*", text[len(iri):]):
-            return f"{prefix}:{text[len(iri):]}"
-    return f"<{text}>"
+    return prefixed(text) or f"<{text}>"
 
 
 def _and(names: Iterable[str]) -> str:

@@ -119,7 +119,7 @@ def coverage(project: Path, show_all: bool):
     from kg.build import ground_all
     from kg.coverage import coverage as measure
     from kg.curation import read_project
-    from kg.errors import CheckFailed
+    from kg.errors import CheckFailed, Problem
 
     loaded = read_project(project)
     problems = []
@@ -133,7 +133,6 @@ def coverage(project: Path, show_all: bool):
                 click.echo(f"  {line.index:>3} {line.status:<8} {words}  — {detail}")
         problems += list(result.problems)
         if result.covered < len(result.lines):
-            from kg.errors import Problem
             problems.append(Problem(f"{len(result.lines) - result.covered} sentence(s) back no fact and are not excluded", f"{article.folder}/article.txt"))
     if problems:
         raise CheckFailed(problems)
