@@ -6,19 +6,23 @@ grounded and reasoned over. Nothing is written unless every step succeeds.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pyoxigraph as ox
 
-from kg.curation import Project, read_project
+from kg.curation import (REGISTRY_FILE, Article, Label, Project, blank_node_problems, label_conflicts, labels_of,
+                         parse_turtle, read_article, read_shared, terms_problems)
 from kg.errors import CheckFailed, KgError, Problem
 from kg.export import FORMATS, read_context, serialize
 from kg.ground import Grounded, ground
 from kg.namespaces import GRAPH, KG, REGISTRY_GRAPH, article_graph, inferred_graph
+from kg.progress import Progress
+from kg.units import Cache, code_hash, files_hash, folder_files
 from kg.validate import Report, validate
 
 OUT_DIR = "out"
@@ -34,12 +38,56 @@ class NotConforming(CheckFailed):
 
 
 @dataclass(frozen=True)
+class ArticleUnit:
+    """What the build makes of one article; picklable, so the unit cache can keep it (kg.units)."""
+
+    slug: str
+    folder: str
+    labels: tuple[Label, ...]
+    asserted: bytes  # N-Quads of the article's graph (grounded)
+    inferred: bytes  # N-Quads of the article's inferred graph; empty without reasoning
+
+
+@dataclass(frozen=True)
 class Build:
-    project: Project
-    grounded: tuple[Grounded, ...]
-    quads: tuple[ox.Quad, ...]
+    project: Project  # ontology, shapes and registry (articles are read only when asked for: `articles`)
+    units: tuple[ArticleUnit, ...]
+    registry_inferred: bytes
     report: Report
     files: dict[str, bytes]  # file name in out/ -> content
+    reused: tuple[str, ...] = ()  # slugs of the articles taken from the unit cache
+
+    @property
+    def quads(self) -> tuple[ox.Quad, ...]:
+        """Every quad of the built dataset, sorted (parsed back from the units: for small corpora)."""
+        return assemble(self.project, self.units, self.registry_inferred)
+
+    @property
+    def quad_count(self) -> int:
+        return self.files[f"{OUTPUT_STEM}.nq"].count(b"\n")
+
+    @property
+    def graph_count(self) -> int:
+        graphs = [b"x", b"x", self.registry_inferred] + [g for u in self.units for g in (u.asserted, u.inferred)]
+        return sum(1 for g in graphs if g)
+
+    @property
+    def grounded(self) -> tuple[Grounded, ...]:
+        """Each article grounded again (with its evidence spans): for small corpora."""
+        statements = self.project.vocabulary.descendants(KG + "Statement")
+        return tuple(ground(a, statement_classes=statements) for a in self.articles)
+
+    @property
+    def articles(self) -> tuple[Article, ...]:
+        return tuple(read_article(self.project.root, u.folder) for u in self.units)
+
+
+def _parse(nquads: bytes) -> list[ox.Quad]:
+    return list(ox.parse(input=nquads, format=ox.RdfFormat.N_QUADS)) if nquads else []
+
+
+def _nquads(quads) -> bytes:
+    return "".join(f"{q} .\n" for q in sorted(quads, key=str)).encode("utf-8")
 
 
 def ground_all(project: Project) -> tuple[Grounded, ...]:
@@ -62,101 +110,222 @@ def check(project: Project, grounded: tuple[Grounded, ...]) -> Report:
     for t in project.registry.triples:
         if isinstance(t.subject, ox.NamedNode):
             units.setdefault(t.subject.value, "registry")
-    for article, g in zip(project.articles, grounded):
+    for g in grounded:
         for t in g.triples:
             if isinstance(t.subject, ox.NamedNode):
-                units.setdefault(t.subject.value, article.slug)
+                units.setdefault(t.subject.value, g.slug)
     sources = {"registry": project.registry, **{a.slug: a.facts for a in project.articles}}
     return validate(
         data, shapes=_triples(project.shapes), ontology=_triples(project.ontology), sources=sources, units=units
     )
 
 
-def infer(project: Project, grounded: tuple[Grounded, ...]) -> list[ox.Quad]:
-    """Inferred triples, one graph per unit, never repeating what is asserted.
+# --- one article: read, check, ground (in worker processes) ----------------------------------------
 
-    The registry is reasoned over once; each article with the registry, keeping only what the
-    article adds. Per-article reasoning is sound for kg's ontology (see kg.reason)."""
-    from kg import reason
-    from kg.rdf import from_rdflib, to_rdflib
-
-    ontology = to_rdflib(_triples(project.ontology))
-
-    def article_unit(g: Grounded):
-        return reason.infer(to_rdflib(g.triples, to_rdflib(project.registry.triples)), ontology=ontology)
-
-    def whole_graph():
-        # Two articles may give one registry entity clashing facts; only the union shows it.
-        union = to_rdflib(project.registry.triples)
-        for g in grounded:
-            to_rdflib(g.triples, union)
-        reason.check_consistent(union, ontology=ontology)
-
-    # Each HermiT run is its own JVM, so threads keep every core busy; results are taken in article
-    # order, so the output (and which error is reported first) does not depend on scheduling.
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        registry_run = pool.submit(reason.infer, to_rdflib(project.registry.triples), ontology=ontology)
-        article_runs = [pool.submit(article_unit, g) for g in grounded]
-        union_run = pool.submit(whole_graph) if len(grounded) > 1 else None
-        registry_inferred = registry_run.result()
-        results = [run.result() for run in article_runs]
-        if union_run is not None:
-            union_run.result()
-    quads = [ox.Quad(t.subject, t.predicate, t.object, ox.NamedNode(inferred_graph(REGISTRY_GRAPH)))
-             for t in from_rdflib(registry_inferred)]
-    known = set(registry_inferred)
-    for g, inferred in zip(grounded, results):
-        graph = ox.NamedNode(inferred_graph(article_graph(g.slug)))
-        for triple in inferred:
-            if triple not in known:
-                t = from_rdflib_triple(triple)
-                quads.append(ox.Quad(t.subject, t.predicate, t.object, graph))
-    return quads
+_SHARED: Project | None = None  # set before the worker pool forks; read by _prepare
 
 
-def from_rdflib_triple(triple) -> ox.Triple:
-    from kg.rdf import from_rdflib_term
-
-    s, p, o = triple
-    return ox.Triple(from_rdflib_term(s), from_rdflib_term(p), from_rdflib_term(o))
-
-
-def assemble(project: Project, grounded: tuple[Grounded, ...], inferred: list[ox.Quad]) -> tuple[ox.Quad, ...]:
-    quads = [ox.Quad(t.subject, t.predicate, t.object, ox.NamedNode(ONTOLOGY_GRAPH)) for t in _triples(project.ontology)]
-    quads += [ox.Quad(t.subject, t.predicate, t.object, ox.NamedNode(REGISTRY_GRAPH)) for t in project.registry.triples]
-    for g in grounded:
-        name = ox.NamedNode(article_graph(g.slug))
-        quads += [ox.Quad(t.subject, t.predicate, t.object, name) for t in g.triples]
-    quads += inferred
-    return tuple(sorted(set(quads), key=str))
+@dataclass(frozen=True)
+class _Prepared:
+    folder: str
+    problems: tuple[Problem, ...]
+    labels: tuple[Label, ...]
+    asserted: bytes
 
 
-def build(root: Path, *, reason: bool = True, site: bool = True) -> Build:
+def _prepare(folder: str) -> _Prepared:
+    project = _SHARED
+    try:
+        article = read_article(project.root, folder)
+    except KgError as error:
+        return _Prepared(folder, tuple(error.problems), (), b"")
+    problems = terms_problems(article.facts, project.vocabulary) + blank_node_problems(article.facts)
+    grounded = ground(article, statement_classes=project.vocabulary.descendants(KG + "Statement"))
+    graph = ox.NamedNode(article_graph(article.slug))
+    asserted = _nquads(ox.Quad(t.subject, t.predicate, t.object, graph) for t in grounded.triples)
+    return _Prepared(folder, tuple(problems + list(grounded.problems)), tuple(labels_of(article.facts)), asserted)
+
+
+def _map(function, items: list, *, progress: Progress, label: str) -> list:
+    """`function` over `items` on every core (forked worker processes), results in item order."""
+    if len(items) < 8 or (os.cpu_count() or 1) == 1:
+        results = []
+        with progress.step(label, len(items)) as advance:
+            for item in items:
+                results.append(function(item))
+                advance()
+        return results
+    context = multiprocessing.get_context("fork")
+    with progress.step(label, len(items)) as advance, ProcessPoolExecutor(os.cpu_count(), mp_context=context) as pool:
+        results = []
+        for result in pool.map(function, items, chunksize=max(1, min(64, len(items) // (8 * os.cpu_count())))):
+            results.append(result)
+            advance()
+        return results
+
+
+# --- the whole build -------------------------------------------------------------------------------
+
+
+def _shared_key(root: Path, project: Project, reason: bool) -> str:
+    files = [s.path for s in project.ontology] + [s.path for s in project.shapes] + [REGISTRY_FILE, CONTEXT_FILE]
+    return files_hash(root, files, salt=f"{code_hash()} reason={reason}")
+
+
+def build(root: Path, *, reason: bool = True, site: bool = True, cache: bool = True,
+          progress: Progress | None = None) -> Build:
     """Everything `kg build` does except writing. Raises KgError (input) or CheckFailed (not conforming).
 
-    `site` adds the evidence report (kg.report) under report/ in `files`."""
+    Work is per article (kg.units): an article whose inputs did not change since the last build is taken
+    from the unit cache under .cache/ (`cache=False` ignores and leaves it). `site` adds the evidence
+    report (kg.report) under report/ in `files`; `progress` shows progress on a terminal."""
+    global _SHARED
     root = Path(root)
-    project = read_project(root)
+    progress = progress or Progress(enabled=False)
+    project, folders = read_shared(root)
     if not (root / CONTEXT_FILE).is_file():
         raise KgError(Problem("missing JSON-LD context for kg.jsonld", CONTEXT_FILE))
     context = read_context(root / CONTEXT_FILE)
     if not isinstance(context.get("@context"), dict):
         raise KgError(Problem("remote JSON-LD contexts are never fetched; inline the @context", CONTEXT_FILE))
-    grounded = ground_all(project)
+
+    store = Cache(root, enabled=cache)
+    shared_key = _shared_key(root, project, reason)
+    keys = {folder: files_hash(root, folder_files(root, folder), salt=shared_key) for folder in folders}
+    slugs = {folder: folder.rsplit("/", 1)[-1] for folder in folders}
+    units: dict[str, ArticleUnit] = {}
+    for folder in folders:
+        hit = store.get(slugs[folder], keys[folder])
+        if hit is not None:
+            units[folder] = hit
+    misses = [f for f in folders if f not in units]
+
+    _SHARED = project
+    try:
+        prepared = _map(_prepare, misses, progress=progress, label="grounding")
+    finally:
+        _SHARED = None
+
+    problems = terms_problems(project.registry, project.vocabulary) + blank_node_problems(project.registry)
+    problems += [p for item in prepared for p in item.problems]
+    labels = {item.folder: item.labels for item in prepared}
+    labels.update({u.folder: u.labels for u in units.values()})
+    problems += label_conflicts([*labels_of(project.registry), *(e for f in folders for e in labels.get(f, ()))])
+    if problems:
+        raise KgError(problems)
+
+    grounded = {item.folder: item.asserted for item in prepared}
+    registry_inferred, inferred = (_reason(project, store, shared_key, grounded, progress=progress) if reason
+                                   else (b"", {}))
+    for folder in misses:
+        slug = slugs[folder]
+        units[folder] = ArticleUnit(slug, folder, labels[folder], grounded[folder], inferred.get(folder, b""))
+        store.put(slug, keys[folder], units[folder])
+    ordered = tuple(units[f] for f in folders)
+    store.prune({slugs[f] for f in folders} | {_REGISTRY})
+    if reason and misses:
+        _consistent(project, ordered)
+
     # Consistency first: SHACL results on an inconsistent graph would only distract.
-    inferred = infer(project, grounded) if reason else []
-    report = check(project, grounded)
+    with progress.step("validating", 1) as advance:
+        report = _validate(project, ordered)
+        advance()
     if not report.conforms:
         raise NotConforming(report)
-    quads = assemble(project, grounded, inferred)
-    files = {f"{OUTPUT_STEM}{f.extension}": serialize(quads, name, context=context) for name, f in FORMATS.items()}
-    result = Build(project, grounded, quads, report, files)
+    reused = tuple(slugs[f] for f in folders if f not in misses)
+    result = Build(project, ordered, registry_inferred, report, {}, reused)
+    with progress.step("writing", len(FORMATS)) as advance:
+        quads = result.quads
+        files = {}
+        for name, f in FORMATS.items():
+            files[f"{OUTPUT_STEM}{f.extension}"] = serialize(quads, name, context=context)
+            advance()
+    result = replace(result, files=files)
     if not site:
         return result
     from kg.report import render
 
-    return replace(result, files={**files, **render(result)})
+    with progress.step("report", 1) as advance:
+        site_files = render(replace(result, project=replace(project, articles=result.articles)))
+        advance()
+    return replace(result, files={**files, **site_files})
 
+
+_REGISTRY = "_registry"
+
+
+def _reason(project: Project, store: Cache, shared_key: str, grounded: dict[str, bytes], *,
+            progress: Progress) -> tuple[bytes, dict[str, bytes]]:
+    """The registry's inferred graph, and each given article's (never repeating the registry's)."""
+    from kg import reason
+    from kg.rdf import from_rdflib, to_rdflib
+
+    ontology = to_rdflib(_triples(project.ontology))
+    registry_inferred = store.get(_REGISTRY, shared_key)
+    if registry_inferred is None:
+        registry_inferred = _nquads(
+            ox.Quad(t.subject, t.predicate, t.object, ox.NamedNode(inferred_graph(REGISTRY_GRAPH)))
+            for t in from_rdflib(reason.infer(to_rdflib(project.registry.triples), ontology=ontology)))
+        store.put(_REGISTRY, shared_key, registry_inferred)
+    known = {ox.Triple(q.subject, q.predicate, q.object) for q in _parse(registry_inferred)}
+    folders = list(grounded)
+
+    def article_unit(folder):
+        triples = (ox.Triple(q.subject, q.predicate, q.object) for q in _parse(grounded[folder]))
+        return reason.infer(to_rdflib(triples, to_rdflib(project.registry.triples)), ontology=ontology)
+
+    inferred = {}
+    with progress.step("reasoning", len(folders)) as advance:
+        # Each HermiT run is its own JVM, so threads keep every core busy; results are taken in article
+        # order, so the output (and which error is reported first) does not depend on scheduling.
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            runs = [pool.submit(article_unit, f) for f in folders]
+            for folder, run in zip(folders, runs):
+                graph = ox.NamedNode(inferred_graph(article_graph(folder.rsplit("/", 1)[-1])))
+                new = (t for t in from_rdflib(run.result()) if t not in known)
+                inferred[folder] = _nquads(ox.Quad(t.subject, t.predicate, t.object, graph) for t in new)
+                advance()
+    return registry_inferred, inferred
+
+
+def _consistent(project: Project, units: tuple[ArticleUnit, ...]) -> None:
+    """Two articles may give one registry entity clashing facts; only the union shows it."""
+    from kg import reason
+    from kg.rdf import to_rdflib
+
+    if len(units) < 2:
+        return
+    union = to_rdflib(project.registry.triples)
+    for unit in units:
+        to_rdflib((ox.Triple(q.subject, q.predicate, q.object) for q in _parse(unit.asserted)), union)
+    reason.check_consistent(union, ontology=to_rdflib(_triples(project.ontology)))
+
+
+def _validate(project: Project, units: tuple[ArticleUnit, ...]) -> Report:
+    grounded = tuple(Grounded(u.slug, tuple(ox.Triple(q.subject, q.predicate, q.object) for q in _parse(u.asserted)), (), ())
+                     for u in units)
+    facts = {u.slug: parse_turtle(project.root, f"{u.folder}/facts.ttl") for u in units}
+    data = list(project.registry.triples) + [t for g in grounded for t in g.triples]
+    owners = {}
+    for t in project.registry.triples:
+        if isinstance(t.subject, ox.NamedNode):
+            owners.setdefault(t.subject.value, "registry")
+    for g in grounded:
+        for t in g.triples:
+            if isinstance(t.subject, ox.NamedNode):
+                owners.setdefault(t.subject.value, g.slug)
+    sources = {"registry": project.registry, **facts}
+    return validate(data, shapes=_triples(project.shapes), ontology=_triples(project.ontology), sources=sources,
+                    units=owners)
+
+
+def assemble(project: Project, units, registry_inferred: bytes = b"") -> tuple[ox.Quad, ...]:
+    quads = [ox.Quad(t.subject, t.predicate, t.object, ox.NamedNode(ONTOLOGY_GRAPH)) for t in _triples(project.ontology)]
+    quads += [ox.Quad(t.subject, t.predicate, t.object, ox.NamedNode(REGISTRY_GRAPH)) for t in project.registry.triples]
+    quads += _parse(registry_inferred)
+    for unit in units:
+        quads += _parse(unit.asserted) + _parse(unit.inferred)
+    return tuple(sorted(set(quads), key=str))
 
 def write(out_dir: Path, files: dict[str, bytes]) -> list[str]:
     """Write each file atomically (temp file in the same folder, then rename); return changed names.

@@ -128,6 +128,26 @@ def parse_turtle(root: Path, relative: str) -> Source:
 def read_project(root: Path) -> Project:
     """Read and parse every input. Unparseable input raises KgError (all such problems at once);
     problems in well-formed input are kept in `Project.problems` to be reported with grounding's."""
+    shared, folders = read_shared(root)
+    problems: list[Problem] = []
+    articles = []
+    for folder in folders:
+        try:
+            articles.append(read_article(root, folder))
+        except KgError as error:
+            problems.extend(error.problems)
+    if problems:
+        raise KgError(problems)
+    project = replace(shared, articles=tuple(articles))
+    problems = check_terms(project) + check_labels(project) + check_blank_nodes(project)
+    return replace(project, problems=tuple(problems))
+
+
+def read_shared(root: Path) -> tuple[Project, list[str]]:
+    """What every article is read against — ontology, shapes, registry — and the article folders to read.
+
+    The returned project has no articles yet and no checks run. Raises KgError for unparseable input or
+    a missing articles/ folder (all such problems at once)."""
     root = Path(root)
     problems: list[Problem] = []
 
@@ -149,19 +169,11 @@ def read_project(root: Path) -> Project:
         registry = None
     else:
         registry = attempt(parse_turtle, root, REGISTRY_FILE)
-
-    articles = []
-    for folder in _article_folders(root, problems):
-        article = attempt(_read_article, root, folder)
-        if article:
-            articles.append(article)
-
+    folders = _article_folders(root, problems)
     if problems:
         raise KgError(problems)
     vocabulary = Vocabulary.from_sources(ontology)
-    project = Project(root, ontology, shapes, registry, tuple(articles), vocabulary)
-    problems = check_terms(project) + check_labels(project) + check_blank_nodes(project)
-    return replace(project, problems=tuple(problems))
+    return Project(root, ontology, shapes, registry, (), vocabulary), folders
 
 
 def _ttl_files(root: Path, folder: str) -> list[str]:
@@ -191,7 +203,8 @@ def _article_folders(root: Path, problems: list[Problem]) -> list[str]:
     return result
 
 
-def _read_article(root: Path, folder: str) -> Article:
+def read_article(root: Path, folder: str) -> Article:
+    """Read one articles/<slug>/ folder: text, metadata, facts and exclusions."""
     text = read_text(root, f"{folder}/article.txt")
     meta_path = f"{folder}/meta.toml"
     meta = _read_toml(root, meta_path)
@@ -312,88 +325,113 @@ def _own(iri: str) -> bool:
 
 def check_terms(project: Project) -> list[Problem]:
     """Every class, property and code used from our own namespaces must be defined."""
-    vocabulary = project.vocabulary
+    return [p for source in project.sources() for p in terms_problems(source, project.vocabulary)]
+
+
+def terms_problems(source: Source, vocabulary: "Vocabulary") -> list[Problem]:
+    """check_terms for one file: each undefined term once, at its first mention, with a suggestion."""
     problems = []
     seen = set()
-    for source in project.sources():
-        for triple in source.triples:
-            uses = [(triple.predicate, "property", vocabulary.properties | CURATION_TERMS)]
-            if triple.predicate == RDF_TYPE:
-                uses.append((triple.object, "class", vocabulary.classes))
-            elif isinstance(triple.object, ox.NamedNode) and _own(triple.object.value):
-                uses.append(
-                    (triple.object, "term", vocabulary.classes | vocabulary.individuals | vocabulary.properties)
-                )
-            for term, kind, known in uses:
-                if not isinstance(term, ox.NamedNode) or not _own(term.value) or term.value in known:
-                    continue
-                if (source.path, term.value) in seen:
-                    continue
-                seen.add((source.path, term.value))
-                name = prefixed(term.value) or f"<{term.value}>"
-                message = f"{name} is not a {kind} the ontology defines"
-                candidates = sorted(prefixed(i) or f"<{i}>" for i in known)
-                close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
-                if close:
-                    message += f" (did you mean {close[0]}?)"
-                problems.append(Problem(message, source.path, _locate(source.text, term, subject=False)))
+    for triple in source.triples:
+        uses = [(triple.predicate, "property", vocabulary.properties | CURATION_TERMS)]
+        if triple.predicate == RDF_TYPE:
+            uses.append((triple.object, "class", vocabulary.classes))
+        elif isinstance(triple.object, ox.NamedNode) and _own(triple.object.value):
+            uses.append(
+                (triple.object, "term", vocabulary.classes | vocabulary.individuals | vocabulary.properties)
+            )
+        for term, kind, known in uses:
+            if not isinstance(term, ox.NamedNode) or not _own(term.value) or term.value in known:
+                continue
+            if (source.path, term.value) in seen:
+                continue
+            seen.add((source.path, term.value))
+            name = prefixed(term.value) or f"<{term.value}>"
+            message = f"{name} is not a {kind} the ontology defines"
+            candidates = sorted(prefixed(i) or f"<{i}>" for i in known)
+            close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+            if close:
+                message += f" (did you mean {close[0]}?)"
+            problems.append(Problem(message, source.path, _locate(source.text, term, subject=False)))
     return problems
 
 
 def check_labels(project: Project) -> list[Problem]:
     """One entity, one label per language, across all files."""
-    first: dict[tuple[str, str | None], tuple[str, Source]] = {}
+    return label_conflicts(entry for source in project.sources() for entry in labels_of(source))
+
+
+@dataclass(frozen=True)
+class Label:
+    """One rdfs:label as written in one file: all check_labels needs of it, small enough to cache."""
+
+    subject: str  # N-Triples form of the subject
+    name: str  # how a message names the subject
+    language: str | None
+    label: str
+    path: str
+    line: int | None  # where the label is written (searching from its subject)
+
+
+def labels_of(source: Source) -> list[Label]:
+    labels = []
+    for triple in source.triples:
+        if triple.predicate != RDFS_LABEL or not isinstance(triple.object, ox.Literal):
+            continue
+        name = prefixed(triple.subject.value) if isinstance(triple.subject, ox.NamedNode) else str(triple.subject)
+        line = source.line_of_text(str(triple.object), near=triple.subject)
+        labels.append(Label(str(triple.subject), name, triple.object.language, triple.object.value, source.path, line))
+    return labels
+
+
+def label_conflicts(labels) -> list[Problem]:
+    """A problem for each label that differs from the first one seen for its subject and language."""
+    first: dict[tuple[str, str | None], Label] = {}
     problems = []
-    for source in project.sources():
-        for triple in source.triples:
-            if triple.predicate != RDFS_LABEL or not isinstance(triple.object, ox.Literal):
-                continue
-            key = (str(triple.subject), triple.object.language)
-            label = triple.object.value
-            if key not in first:
-                first[key] = (label, source)
-            elif first[key][0] != label:
-                other_label, other = first[key]
-                line = source.line_of_text(str(triple.object), near=triple.subject)
-                other_line = other.line_of_text(
-                    str(ox.Literal(other_label, language=triple.object.language)), near=triple.subject
+    for entry in labels:
+        key = (entry.subject, entry.language)
+        if key not in first:
+            first[key] = entry
+        elif first[key].label != entry.label:
+            other = first[key]
+            problems.append(
+                Problem(
+                    f'conflicting labels for {entry.name}: "{entry.label}" here, "{other.label}" at '
+                    f"{other.path}:{other.line}",
+                    entry.path,
+                    entry.line,
                 )
-                name = prefixed(triple.subject.value) if isinstance(triple.subject, ox.NamedNode) else str(triple.subject)
-                problems.append(
-                    Problem(
-                        f'conflicting labels for {name}: "{label}" here, "{other_label}" at '
-                        f"{other.path}:{other_line}",
-                        source.path,
-                        line,
-                    )
-                )
+            )
     return problems
 
 
 def check_blank_nodes(project: Project) -> list[Problem]:
     """Blank nodes only inside kgc:evidence; anything a person refers to gets an IRI."""
+    return [p for source in project.sources() for p in blank_node_problems(source)]
+
+
+def blank_node_problems(source: Source) -> list[Problem]:
     problems = []
-    for source in project.sources():
-        allowed = {t.object for t in source.triples if t.predicate == KGC_EVIDENCE}
-        reported = set()
-        for triple in source.triples:
-            node = triple.object
-            if isinstance(node, ox.BlankNode) and node not in allowed and node not in reported:
-                reported.add(node)
-                name = prefixed(triple.predicate.value) or f"<{triple.predicate.value}>"
-                problems.append(
-                    Problem(
-                        f"blank node used with {name}: mint an IRI (ex:…) for anything a person would refer to",
-                        source.path,
-                        source.line_of(triple.subject),
-                    )
+    allowed = {t.object for t in source.triples if t.predicate == KGC_EVIDENCE}
+    reported = set()
+    for triple in source.triples:
+        node = triple.object
+        if isinstance(node, ox.BlankNode) and node not in allowed and node not in reported:
+            reported.add(node)
+            name = prefixed(triple.predicate.value) or f"<{triple.predicate.value}>"
+            problems.append(
+                Problem(
+                    f"blank node used with {name}: mint an IRI (ex:…) for anything a person would refer to",
+                    source.path,
+                    source.line_of(triple.subject),
                 )
-        referenced = {t.object for t in source.triples}
-        for triple in source.triples:
-            node = triple.subject
-            if isinstance(node, ox.BlankNode) and node not in referenced and node not in reported:
-                reported.add(node)
-                problems.append(
-                    Problem("blank node as a subject: mint an IRI (ex:…) for anything a person would refer to", source.path)
-                )
+            )
+    referenced = {t.object for t in source.triples}
+    for triple in source.triples:
+        node = triple.subject
+        if isinstance(node, ox.BlankNode) and node not in referenced and node not in reported:
+            reported.add(node)
+            problems.append(
+                Problem("blank node as a subject: mint an IRI (ex:…) for anything a person would refer to", source.path)
+            )
     return problems

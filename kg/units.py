@@ -1,0 +1,98 @@
+"""Articles as units of work, and the cache that keeps what the build made of each.
+
+A unit's key is the SHA-256 of everything its results depend on: the article's own files, the shared inputs
+(ontology/, shapes/, the registry, the JSON-LD context), the build's options, and kg's own code. Grounding,
+reasoning over and validating one article needs only that article, the registry and the ontology (see
+kg.reason for why that is sound), so an unchanged key means an unchanged result: the build takes it from
+`.cache/units/` instead of redoing it. Any change to a shared input changes every key; a change to kg's code
+does too. The cache can only ever return what a build without it would compute — a test builds a corpus
+clean and cached and compares the bytes.
+
+Cache entries are pickles written atomically (temporary file, then rename); one that cannot be read (a
+different Python, a truncated file) is treated as missing, never as an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+CACHE_DIR = ".cache/units"
+_PROTOCOL = pickle.HIGHEST_PROTOCOL
+_CODE_SUFFIXES = (".py", ".java", ".css", ".js", ".html", ".jsonld")
+
+
+@lru_cache(maxsize=1)
+def code_hash() -> str:
+    """Hash of kg's own source files: a new kg (or a local edit of it) invalidates every cached unit."""
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(p for p in package.rglob("*") if p.is_file() and p.suffix in _CODE_SUFFIXES):
+        if "__pycache__" in path.parts:
+            continue
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def files_hash(root: Path, relatives: list[str], *, salt: str = "") -> str:
+    """Hash of the named files (names and bytes, in the given order); a missing file hashes as missing."""
+    digest = hashlib.sha256(salt.encode() + b"\0")
+    for relative in relatives:
+        path = Path(root) / relative
+        digest.update(relative.encode() + b"\0")
+        digest.update(path.read_bytes() if path.is_file() else b"\0missing\0")
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def folder_files(root: Path, folder: str) -> list[str]:
+    """Every file of an article folder (relative paths, sorted): all of them can change its results."""
+    base = Path(root) / folder
+    return sorted(p.relative_to(root).as_posix() for p in base.rglob("*") if p.is_file())
+
+
+class Cache:
+    """Unit results under <project>/.cache/units/, one file per name, each remembering its key."""
+
+    def __init__(self, root: Path, *, enabled: bool = True):
+        self.dir = Path(root) / CACHE_DIR
+        self.enabled = enabled
+
+    def _path(self, name: str) -> Path:
+        return self.dir / f"{name}.pickle"
+
+    def get(self, name: str, key: str):
+        if not self.enabled:
+            return None
+        try:
+            with self._path(name).open("rb") as stream:
+                stored_key, value = pickle.load(stream)
+        except Exception:  # missing, truncated, or written by another Python: recompute
+            return None
+        return value if stored_key == key else None
+
+    def put(self, name: str, key: str, value) -> None:
+        if not self.enabled:
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        handle, temp = tempfile.mkstemp(dir=self.dir, prefix=f".{name}.", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                pickle.dump((key, value), stream, protocol=_PROTOCOL)
+            os.replace(temp, self._path(name))
+        finally:
+            if os.path.exists(temp):
+                os.unlink(temp)
+
+    def prune(self, keep: set[str]) -> None:
+        """Remove entries of units that no longer exist (a deleted or renamed article)."""
+        if not self.enabled or not self.dir.is_dir():
+            return
+        for path in self.dir.glob("*.pickle"):
+            if path.stem not in keep:
+                path.unlink(missing_ok=True)

@@ -1,0 +1,87 @@
+"""The unit cache (kg.units): unchanged articles are reused, and a cached build is byte-identical to a
+clean one — after no change, after editing one article, after changing the ontology, and after removing an
+article."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, run
+from kg.build import build
+from kg.units import CACHE_DIR
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    from click.testing import CliRunner
+
+    folder = tmp_path_factory.mktemp("units") / "corpus"
+    result = run(CliRunner(), "synth", folder, "--articles", 6, "--seed", 5, "-C", ROOT)
+    assert result.exit_code == 0, result.output
+    return folder
+
+
+def _clean(folder: Path):
+    return build(folder, cache=False, site=False)
+
+
+
+def test_second_build_reuses_every_article_and_writes_the_same_bytes(corpus):
+    first = build(corpus, site=False)
+    second = build(corpus, site=False)
+    assert second.reused == tuple(u.slug for u in first.units)
+    assert second.files == first.files == _clean(corpus).files
+
+
+def test_editing_one_article_redoes_only_that_one(corpus, tmp_path):
+    folder = tmp_path / "edited"
+    shutil.copytree(corpus, folder)
+    before = build(folder, site=False)
+    slug = before.units[2].slug
+    facts = folder / "articles" / slug / "facts.ttl"
+    text = facts.read_text(encoding="utf-8")
+    first_fact = text.index("\nex:")
+    edited = text[:first_fact] + text[first_fact:].replace(" .\n", ' ;\n    skos:editorialNote "checked" .\n', 1)
+    facts.write_text(edited, encoding="utf-8")
+    after = build(folder, site=False)
+    assert set(after.reused) == {u.slug for u in before.units} - {slug}
+    assert after.files != before.files
+    assert after.files == _clean(folder).files
+
+
+def test_changing_the_ontology_invalidates_every_article(corpus, tmp_path):
+    folder = tmp_path / "ontology"
+    shutil.copytree(corpus, folder)
+    build(folder, site=False)
+    ontology = folder / "ontology" / "kg.ttl"
+    ontology.write_text(ontology.read_text(encoding="utf-8").replace('"kg ontology"@en', '"kg ontology, changed"@en', 1),
+                        encoding="utf-8")
+    after = build(folder, site=False)
+    assert after.reused == ()
+    assert after.files == _clean(folder).files
+    assert b"kg ontology, changed" in after.files["kg.ttl"]
+
+
+def test_removed_article_leaves_the_output_and_the_cache(corpus, tmp_path):
+    folder = tmp_path / "removed"
+    shutil.copytree(corpus, folder)
+    before = build(folder, site=False)
+    gone = before.units[0].slug
+    shutil.rmtree(folder / "articles" / gone)
+    after = build(folder, site=False)
+    assert gone not in {u.slug for u in after.units}
+    assert not (folder / CACHE_DIR / f"{gone}.pickle").exists()
+    assert after.files == _clean(folder).files
+    assert gone.encode() not in after.files["kg.nq"]
+
+
+def test_a_damaged_cache_entry_is_recomputed(corpus, tmp_path):
+    folder = tmp_path / "damaged"
+    shutil.copytree(corpus, folder)
+    first = build(folder, site=False)
+    entry = folder / CACHE_DIR / f"{first.units[1].slug}.pickle"
+    entry.write_bytes(entry.read_bytes()[:20])
+    second = build(folder, site=False)
+    assert first.units[1].slug not in second.reused
+    assert second.files == first.files
