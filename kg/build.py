@@ -45,7 +45,7 @@ class ArticleUnit:
     folder: str
     labels: tuple[Label, ...]
     asserted: bytes  # N-Quads of the article's graph (grounded)
-    inferred: bytes  # N-Quads of the article's inferred graph; empty without reasoning
+    inferred: bytes | None  # N-Quads of the article's inferred graph; None until reasoned over
 
 
 @dataclass(frozen=True)
@@ -167,35 +167,41 @@ def _map(function, items: list, *, progress: Progress, label: str) -> list:
 # --- the whole build -------------------------------------------------------------------------------
 
 
-def _shared_key(root: Path, project: Project, reason: bool) -> str:
+def _shared_key(root: Path, project: Project) -> str:
     files = [s.path for s in project.ontology] + [s.path for s in project.shapes] + [REGISTRY_FILE, CONTEXT_FILE]
-    return files_hash(root, files, salt=f"{code_hash()} reason={reason}")
+    return files_hash(root, files, salt=code_hash())
 
 
-def build(root: Path, *, reason: bool = True, site: bool = True, cache: bool = True,
-          progress: Progress | None = None) -> Build:
-    """Everything `kg build` does except writing. Raises KgError (input) or CheckFailed (not conforming).
+@dataclass
+class Corpus:
+    """The project read as units: shared inputs, and each article's unit (from the cache, or made now)."""
 
-    Work is per article (kg.units): an article whose inputs did not change since the last build is taken
-    from the unit cache under .cache/ (`cache=False` ignores and leaves it). `site` adds the evidence
-    report (kg.report) under report/ in `files`; `progress` shows progress on a terminal."""
+    project: Project
+    cache: Cache
+    shared_key: str
+    units: tuple[ArticleUnit, ...]
+    keys: dict[str, str]  # slug -> unit key
+    reused: tuple[str, ...]  # slugs taken from the cache
+
+    def keep(self, unit: ArticleUnit) -> None:
+        self.cache.put(unit.slug, self.keys[unit.slug], unit)
+
+
+def read_units(root: Path, *, cache: bool = True, progress: Progress | None = None) -> Corpus:
+    """Read, check and ground every article, reusing unchanged ones from the unit cache (kg.units).
+
+    Raises KgError with every input problem found (in the registry, in any article, or between them)."""
     global _SHARED
     root = Path(root)
     progress = progress or Progress(enabled=False)
     project, folders = read_shared(root)
-    if not (root / CONTEXT_FILE).is_file():
-        raise KgError(Problem("missing JSON-LD context for kg.jsonld", CONTEXT_FILE))
-    context = read_context(root / CONTEXT_FILE)
-    if not isinstance(context.get("@context"), dict):
-        raise KgError(Problem("remote JSON-LD contexts are never fetched; inline the @context", CONTEXT_FILE))
-
     store = Cache(root, enabled=cache)
-    shared_key = _shared_key(root, project, reason)
-    keys = {folder: files_hash(root, folder_files(root, folder), salt=shared_key) for folder in folders}
+    shared_key = _shared_key(root, project)
     slugs = {folder: folder.rsplit("/", 1)[-1] for folder in folders}
+    keys = {slugs[f]: files_hash(root, folder_files(root, f), salt=shared_key) for f in folders}
     units: dict[str, ArticleUnit] = {}
     for folder in folders:
-        hit = store.get(slugs[folder], keys[folder])
+        hit = store.get(slugs[folder], keys[slugs[folder]])
         if hit is not None:
             units[folder] = hit
     misses = [f for f in folders if f not in units]
@@ -213,27 +219,43 @@ def build(root: Path, *, reason: bool = True, site: bool = True, cache: bool = T
     problems += label_conflicts([*labels_of(project.registry), *(e for f in folders for e in labels.get(f, ()))])
     if problems:
         raise KgError(problems)
+    for item in prepared:
+        unit = ArticleUnit(slugs[item.folder], item.folder, item.labels, item.asserted, None)
+        store.put(unit.slug, keys[unit.slug], unit)
+        units[item.folder] = unit
+    store.prune(set(slugs.values()) | {_REGISTRY})
+    reused = tuple(slugs[f] for f in folders if f not in misses)
+    return Corpus(project, store, shared_key, tuple(units[f] for f in folders), keys, reused)
 
-    grounded = {item.folder: item.asserted for item in prepared}
-    registry_inferred, inferred = (_reason(project, store, shared_key, grounded, progress=progress) if reason
-                                   else (b"", {}))
-    for folder in misses:
-        slug = slugs[folder]
-        units[folder] = ArticleUnit(slug, folder, labels[folder], grounded[folder], inferred.get(folder, b""))
-        store.put(slug, keys[folder], units[folder])
-    ordered = tuple(units[f] for f in folders)
-    store.prune({slugs[f] for f in folders} | {_REGISTRY})
-    if reason and misses:
-        _consistent(project, ordered)
+
+def build(root: Path, *, reason: bool = True, site: bool = True, cache: bool = True,
+          progress: Progress | None = None) -> Build:
+    """Everything `kg build` does except writing. Raises KgError (input) or CheckFailed (not conforming).
+
+    Work is per article (kg.units): an article whose inputs did not change since the last build is taken
+    from the unit cache under .cache/ (`cache=False` ignores and leaves it). `site` adds the evidence
+    report (kg.report) under report/ in `files`; `progress` shows progress on a terminal."""
+    root = Path(root)
+    progress = progress or Progress(enabled=False)
+    if not (root / CONTEXT_FILE).is_file():
+        raise KgError(Problem("missing JSON-LD context for kg.jsonld", CONTEXT_FILE))
+    context = read_context(root / CONTEXT_FILE)
+    if not isinstance(context.get("@context"), dict):
+        raise KgError(Problem("remote JSON-LD contexts are never fetched; inline the @context", CONTEXT_FILE))
+    corpus = read_units(root, cache=cache, progress=progress)
+    project = corpus.project
+    if reason:
+        registry_inferred, units = _reason(corpus, progress=progress)
+    else:
+        registry_inferred, units = b"", tuple(replace(u, inferred=b"") for u in corpus.units)
 
     # Consistency first: SHACL results on an inconsistent graph would only distract.
     with progress.step("validating", 1) as advance:
-        report = _validate(project, ordered)
+        report = _validate(project, units)
         advance()
     if not report.conforms:
         raise NotConforming(report)
-    reused = tuple(slugs[f] for f in folders if f not in misses)
-    result = Build(project, ordered, registry_inferred, report, {}, reused)
+    result = Build(project, units, registry_inferred, report, {}, corpus.reused)
     with progress.step("writing", len(FORMATS)) as advance:
         quads = result.quads
         files = {}
@@ -251,41 +273,54 @@ def build(root: Path, *, reason: bool = True, site: bool = True, cache: bool = T
     return replace(result, files={**files, **site_files})
 
 
+def validate_project(root: Path, *, cache: bool = True, progress: Progress | None = None) -> Report:
+    """`kg validate`: SHACL results for the project, reusing unchanged articles (no reasoning needed)."""
+    corpus = read_units(root, cache=cache, progress=progress)
+    return _validate(corpus.project, corpus.units)
+
+
 _REGISTRY = "_registry"
 
 
-def _reason(project: Project, store: Cache, shared_key: str, grounded: dict[str, bytes], *,
-            progress: Progress) -> tuple[bytes, dict[str, bytes]]:
-    """The registry's inferred graph, and each given article's (never repeating the registry's)."""
+def _reason(corpus: Corpus, *, progress: Progress) -> tuple[bytes, tuple[ArticleUnit, ...]]:
+    """The registry's inferred graph, and every unit with its inferred graph (never repeating the
+    registry's). Units that already have one (from the cache) are not reasoned over again; when any
+    unit was, the union is checked for consistency too (kg.reason explains why that is needed)."""
     from kg import reason
     from kg.rdf import from_rdflib, to_rdflib
 
+    project, store = corpus.project, corpus.cache
     ontology = to_rdflib(_triples(project.ontology))
-    registry_inferred = store.get(_REGISTRY, shared_key)
+    registry_inferred = store.get(_REGISTRY, corpus.shared_key)
     if registry_inferred is None:
         registry_inferred = _nquads(
             ox.Quad(t.subject, t.predicate, t.object, ox.NamedNode(inferred_graph(REGISTRY_GRAPH)))
             for t in from_rdflib(reason.infer(to_rdflib(project.registry.triples), ontology=ontology)))
-        store.put(_REGISTRY, shared_key, registry_inferred)
+        store.put(_REGISTRY, corpus.shared_key, registry_inferred)
     known = {ox.Triple(q.subject, q.predicate, q.object) for q in _parse(registry_inferred)}
-    folders = list(grounded)
+    todo = [u for u in corpus.units if u.inferred is None]
 
-    def article_unit(folder):
-        triples = (ox.Triple(q.subject, q.predicate, q.object) for q in _parse(grounded[folder]))
+    def article_unit(unit: ArticleUnit):
+        triples = (ox.Triple(q.subject, q.predicate, q.object) for q in _parse(unit.asserted))
         return reason.infer(to_rdflib(triples, to_rdflib(project.registry.triples)), ontology=ontology)
 
-    inferred = {}
-    with progress.step("reasoning", len(folders)) as advance:
+    done = {}
+    with progress.step("reasoning", len(todo)) as advance:
         # Each HermiT run is its own JVM, so threads keep every core busy; results are taken in article
         # order, so the output (and which error is reported first) does not depend on scheduling.
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-            runs = [pool.submit(article_unit, f) for f in folders]
-            for folder, run in zip(folders, runs):
-                graph = ox.NamedNode(inferred_graph(article_graph(folder.rsplit("/", 1)[-1])))
+            runs = [pool.submit(article_unit, u) for u in todo]
+            for unit, run in zip(todo, runs):
+                graph = ox.NamedNode(inferred_graph(article_graph(unit.slug)))
                 new = (t for t in from_rdflib(run.result()) if t not in known)
-                inferred[folder] = _nquads(ox.Quad(t.subject, t.predicate, t.object, graph) for t in new)
+                done[unit.slug] = replace(unit, inferred=_nquads(ox.Quad(t.subject, t.predicate, t.object, graph) for t in new))
                 advance()
-    return registry_inferred, inferred
+    units = tuple(done.get(u.slug, u) for u in corpus.units)
+    if todo:
+        _consistent(project, units)
+    for unit in done.values():
+        corpus.keep(unit)
+    return registry_inferred, units
 
 
 def _consistent(project: Project, units: tuple[ArticleUnit, ...]) -> None:

@@ -74,11 +74,10 @@ def validate(project: Path, format_: str):
 
     Exit codes: 0 conforms, 1 does not conform, 2 usage or input error, 3 internal error.
     """
-    from kg.build import check, ground_all
-    from kg.curation import read_project
+    from kg.build import validate_project
+    from kg.progress import Progress
 
-    loaded = read_project(project)
-    report = check(loaded, ground_all(loaded))
+    report = validate_project(project, progress=Progress())
     output = {"text": report.text, "json": report.json}.get(format_)
     if output:
         click.echo(output(), nl=False)
