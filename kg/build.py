@@ -10,7 +10,7 @@ import multiprocessing
 import os
 import tempfile
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pyoxigraph as ox
@@ -56,6 +56,8 @@ class Build:
     report: Report
     files: dict[str, bytes]  # file name in out/ -> content
     reused: tuple[str, ...] = ()  # slugs of the articles taken from the unit cache
+    keys: dict[str, str] = field(default_factory=dict)  # named graph -> key that changes with its content
+
 
     @property
     def quads(self) -> tuple[ox.Quad, ...]:
@@ -255,7 +257,14 @@ def build(root: Path, *, reason: bool = True, site: bool = True, cache: bool = T
         advance()
     if not report.conforms:
         raise NotConforming(report)
-    result = Build(project, units, registry_inferred, report, {}, corpus.reused)
+    keys = {ONTOLOGY_GRAPH: corpus.shared_key, REGISTRY_GRAPH: corpus.shared_key}
+    if registry_inferred:
+        keys[inferred_graph(REGISTRY_GRAPH)] = corpus.shared_key
+    for unit in units:
+        keys[article_graph(unit.slug)] = corpus.keys[unit.slug]
+        if unit.inferred:
+            keys[inferred_graph(article_graph(unit.slug))] = corpus.keys[unit.slug]
+    result = Build(project, units, registry_inferred, report, {}, corpus.reused, keys)
     with progress.step("writing", len(FORMATS)) as advance:
         quads = result.quads
         files = {}

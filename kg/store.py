@@ -3,12 +3,22 @@
 The store lives in `.cache/store/<sha256 of out/kg.nq>/`. A query opens it read-only; when out/kg.nq changed
 (the key differs) it is rebuilt first. Building happens in a temporary directory that is renamed into place,
 so concurrent `kg query` runs never see a half-built store: at worst two of them build it and one rename wins.
+
+Two things keep this cheap on a large corpus:
+- `.cache/store/.index.json` remembers the key of out/kg.nq with the file's size, modification time and inode,
+  so a query does not hash hundreds of megabytes to find its store (a file that changed in any of those is
+  hashed again);
+- `kg build` keeps a writable store, `.cache/store/.work/`, that it updates graph by graph — dropping and
+  reloading only the named graphs whose content changed (it knows them by their unit keys) — and then snapshots
+  it into `.cache/store/<key>/` with a RocksDB checkpoint (hard links, no copy). A build that changed one article
+  of ten thousand reloads two graphs, not three million quads.
 """
 
 from __future__ import annotations
 
 import gc
 import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -29,23 +39,55 @@ def default_cache_dir(out_dir: Path) -> Path:
     return Path(out_dir).resolve().parent / ".cache" / "store"
 
 
-def dataset_key(out_dir: Path) -> str:
+INDEX_FILE = ".index.json"
+WORK_DIR = ".work"
+MANIFEST_FILE = "graphs.json"
+
+
+def _signature(path: Path) -> dict:
+    stat = path.stat()
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "inode": stat.st_ino}
+
+
+def dataset_key(out_dir: Path, *, cache_dir: Path | None = None) -> str:
+    """sha256 of out/kg.nq; taken from the index when the file is unchanged since it was last hashed."""
     path = dataset_path(out_dir)
+    index = (cache_dir or default_cache_dir(out_dir)) / INDEX_FILE
     try:
-        with path.open("rb") as f:
-            return hashlib.file_digest(f, "sha256").hexdigest()
+        signature = _signature(path)
     except FileNotFoundError:
         raise KgError(Problem("not built yet; run `kg build` first", path=str(path))) from None
+    try:
+        known = json.loads(index.read_text(encoding="utf-8"))
+        if known["signature"] == signature:
+            return known["key"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    with path.open("rb") as f:
+        key = hashlib.file_digest(f, "sha256").hexdigest()
+    _remember(index, signature, key)
+    return key
+
+
+def _remember(index: Path, signature: dict, key: str) -> None:
+    index.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=index.parent, prefix=".index.", suffix=".tmp")
+    with os.fdopen(handle, "w", encoding="utf-8") as stream:
+        json.dump({"signature": signature, "key": key}, stream)
+    os.replace(temp, index)
 
 
 def store_path(out_dir: Path, *, cache_dir: Path | None = None) -> Path:
     """Where the store for the current out/kg.nq lives (it may not exist yet)."""
     cache_dir = cache_dir or default_cache_dir(out_dir)
-    return cache_dir / dataset_key(out_dir)
+    return cache_dir / dataset_key(out_dir, cache_dir=cache_dir)
 
 
-def refresh(out_dir: Path, *, cache_dir: Path | None = None) -> Path:
-    """Make sure the store for the current out/kg.nq exists; return its directory. Cheap when up to date."""
+def refresh(out_dir: Path, *, cache_dir: Path | None = None, graphs: dict[str, str] | None = None) -> Path:
+    """Make sure the store for the current out/kg.nq exists; return its directory. Cheap when up to date.
+
+    `graphs` (from `kg build`: named graph IRI -> a key that changes whenever the graph's content does)
+    lets the build's working store be updated graph by graph instead of loaded from scratch."""
     cache_dir = cache_dir or default_cache_dir(out_dir)
     target = store_path(out_dir, cache_dir=cache_dir)
     if target.is_dir():
@@ -53,12 +95,13 @@ def refresh(out_dir: Path, *, cache_dir: Path | None = None) -> Path:
     cache_dir.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(prefix=".building-", dir=cache_dir))
     try:
-        store = pyoxigraph.Store(str(building / "store"))
-        try:
-            store.bulk_load(path=str(dataset_path(out_dir)), format=pyoxigraph.RdfFormat.N_QUADS)
-        except SyntaxError as e:
-            raise KgError(_syntax_problem(e, dataset_path(out_dir))) from None
-        store.flush()
+        if graphs is None:
+            store = pyoxigraph.Store(str(building / "store"))
+            _load(store, dataset_path(out_dir))
+            store.flush()
+        else:
+            store = _sync_work(cache_dir / WORK_DIR, dataset_path(out_dir), graphs)
+            store.backup(str(building / "store"))
         # RocksDB closes its files when the store is dropped; renaming an open database is not safe.
         del store
         gc.collect()
@@ -74,6 +117,53 @@ def refresh(out_dir: Path, *, cache_dir: Path | None = None) -> Path:
     return target
 
 
+def _load(store: pyoxigraph.Store, nq: Path, data: bytes | None = None) -> None:
+    try:
+        if data is None:
+            store.bulk_load(path=str(nq), format=pyoxigraph.RdfFormat.N_QUADS)
+        else:
+            store.bulk_load(data, format=pyoxigraph.RdfFormat.N_QUADS)
+    except SyntaxError as e:
+        raise KgError(_syntax_problem(e, nq)) from None
+
+
+def _sync_work(work: Path, nq: Path, graphs: dict[str, str]) -> pyoxigraph.Store:
+    """The build's working store, made to hold exactly out/kg.nq: changed graphs are dropped and reloaded
+    from their lines of kg.nq (each graph's lines are contiguous there: the file is sorted by graph)."""
+    manifest_path = work / MANIFEST_FILE
+    try:
+        known = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        known = None
+    changed = None if known is None else sorted(g for g in graphs.keys() | known.keys() if graphs.get(g) != known.get(g))
+    if changed is None or len(changed) > max(8, len(graphs) // 4):
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        store = pyoxigraph.Store(str(work / "store"))
+        _load(store, nq)
+    else:
+        manifest_path.unlink()  # until the store is in sync again
+        store = pyoxigraph.Store(str(work / "store"))
+        data = nq.read_bytes()
+        for graph in changed:
+            store.remove_graph(pyoxigraph.NamedNode(graph))
+            if graph in graphs:
+                _load(store, nq, _graph_lines(data, graph))
+    store.flush()
+    manifest_path.write_text(json.dumps(graphs, sort_keys=True), encoding="utf-8")
+    return store
+
+
+def _graph_lines(data: bytes, graph: str) -> bytes:
+    """The lines of sorted N-Quads `data` whose graph is `graph` (they are contiguous)."""
+    ending = f" <{graph}> .\n".encode("utf-8")
+    first, last = data.find(ending), data.rfind(ending)
+    if first < 0:
+        return b""
+    start = data.rfind(b"\n", 0, first) + 1
+    return data[start:last + len(ending)]
+
+
 def open_store(out_dir: Path, *, cache_dir: Path | None = None) -> pyoxigraph.Store:
     """The built graph as a read-only pyoxigraph store (built first if out/kg.nq changed)."""
     return pyoxigraph.Store.read_only(str(refresh(out_dir, cache_dir=cache_dir)))
@@ -83,7 +173,7 @@ def _prune(cache_dir: Path, *, keep: str) -> None:
     # Stores of older builds. A reader that still has one open keeps its files (they are unlinked, not
     # truncated); `kg serve` works on its own checkpoint, so removing them never breaks a running server.
     for entry in cache_dir.iterdir():
-        if entry.name != keep and not entry.name.startswith(".building-") and len(entry.name) == 64:
+        if entry.name != keep and not entry.name.startswith(".") and len(entry.name) == 64:
             shutil.rmtree(entry, ignore_errors=True)
 
 

@@ -47,19 +47,17 @@ def build(project: Path, check: bool, no_reason: bool, no_cache: bool):
         click.echo(f"{OUT_DIR}/ is up to date ({len(result.files)} files)")
         return
     changed = write(out, result.files)
-    _refresh_store(out)
+    _refresh_store(out, result.keys)
     click.echo(
         f"built {result.quad_count} quads in {result.graph_count} graphs from {len(result.units)} article(s); "
         f"{len(changed)} file(s) changed in {OUT_DIR}/"
     )
 
 
-def _refresh_store(out: Path) -> None:
-    try:
-        from kg.store import refresh
-    except ImportError:
-        return
-    refresh(out)
+def _refresh_store(out: Path, graphs: dict[str, str]) -> None:
+    from kg.store import refresh
+
+    refresh(out, graphs=graphs)
 
 
 @click.command()
