@@ -22,7 +22,7 @@ from kg.export import FORMATS, read_context, serialize
 from kg.ground import Grounded, ground
 from kg.namespaces import GRAPH, KG, REGISTRY_GRAPH, article_graph, inferred_graph
 from kg.progress import Progress
-from kg.units import Cache, code_hash, files_hash, folder_files
+from kg.units import Cache, Fingerprints, code_hash, files_hash
 from kg.validate import Report, validate
 
 OUT_DIR = "out"
@@ -89,7 +89,8 @@ def _parse(nquads: bytes) -> list[ox.Quad]:
 
 
 def _nquads(quads) -> bytes:
-    return "".join(f"{q} .\n" for q in sorted(quads, key=str)).encode("utf-8")
+    """N-Quads of `quads` in the order given (callers pass them sorted, so the bytes are stable)."""
+    return ox.serialize(list(quads), format=ox.RdfFormat.N_QUADS) or b""
 
 
 def ground_all(project: Project) -> tuple[Grounded, ...]:
@@ -200,7 +201,9 @@ def read_units(root: Path, *, cache: bool = True, progress: Progress | None = No
     store = Cache(root, enabled=cache)
     shared_key = _shared_key(root, project)
     slugs = {folder: folder.rsplit("/", 1)[-1] for folder in folders}
-    keys = {slugs[f]: files_hash(root, folder_files(root, f), salt=shared_key) for f in folders}
+    fingerprints = Fingerprints(root, enabled=cache)
+    keys = {slugs[f]: fingerprints.folder(f, salt=shared_key) for f in folders}
+    fingerprints.save(folders)
     units: dict[str, ArticleUnit] = {}
     for folder in folders:
         hit = store.get(slugs[folder], keys[slugs[folder]])
@@ -218,7 +221,7 @@ def read_units(root: Path, *, cache: bool = True, progress: Progress | None = No
     problems += [p for item in prepared for p in item.problems]
     labels = {item.folder: item.labels for item in prepared}
     labels.update({u.folder: u.labels for u in units.values()})
-    problems += label_conflicts([*labels_of(project.registry), *(e for f in folders for e in labels.get(f, ()))])
+    problems += label_conflicts([*labels_of(project.registry), *(e for f in folders for e in labels.get(f, ()))], root)
     if problems:
         raise KgError(problems)
     for item in prepared:
@@ -304,7 +307,7 @@ def _reason(corpus: Corpus, *, progress: Progress) -> tuple[bytes, tuple[Article
     if registry_inferred is None:
         registry_inferred = _nquads(
             ox.Quad(t.subject, t.predicate, t.object, ox.NamedNode(inferred_graph(REGISTRY_GRAPH)))
-            for t in from_rdflib(reason.infer(to_rdflib(project.registry.triples), ontology=ontology)))
+            for t in sorted(from_rdflib(reason.infer(to_rdflib(project.registry.triples), ontology=ontology)), key=str))
         store.put(_REGISTRY, corpus.shared_key, registry_inferred)
     known = {ox.Triple(q.subject, q.predicate, q.object) for q in _parse(registry_inferred)}
     todo = [u for u in corpus.units if u.inferred is None]
@@ -321,7 +324,7 @@ def _reason(corpus: Corpus, *, progress: Progress) -> tuple[bytes, tuple[Article
             runs = [pool.submit(article_unit, u) for u in todo]
             for unit, run in zip(todo, runs):
                 graph = ox.NamedNode(inferred_graph(article_graph(unit.slug)))
-                new = (t for t in from_rdflib(run.result()) if t not in known)
+                new = sorted((t for t in from_rdflib(run.result()) if t not in known), key=str)
                 done[unit.slug] = replace(unit, inferred=_nquads(ox.Quad(t.subject, t.predicate, t.object, graph) for t in new))
                 advance()
     units = tuple(done.get(u.slug, u) for u in corpus.units)

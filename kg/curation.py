@@ -358,7 +358,7 @@ def terms_problems(source: Source, vocabulary: "Vocabulary") -> list[Problem]:
 
 def check_labels(project: Project) -> list[Problem]:
     """One entity, one label per language, across all files."""
-    return label_conflicts(entry for source in project.sources() for entry in labels_of(source))
+    return label_conflicts((entry for source in project.sources() for entry in labels_of(source)), project.root)
 
 
 @dataclass(frozen=True)
@@ -370,7 +370,15 @@ class Label:
     language: str | None
     label: str
     path: str
-    line: int | None  # where the label is written (searching from its subject)
+
+    def line(self, root: Path) -> int | None:
+        """Where the label is written (searching from its subject): looked up only for a message."""
+        try:
+            text = (Path(root) / self.path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+        subject = ox.NamedNode(self.subject[1:-1]) if self.subject.startswith("<") else None
+        return Source(self.path, text, ()).line_of_text(str(ox.Literal(self.label, language=self.language)), near=subject)
 
 
 def labels_of(source: Source) -> list[Label]:
@@ -379,12 +387,11 @@ def labels_of(source: Source) -> list[Label]:
         if triple.predicate != RDFS_LABEL or not isinstance(triple.object, ox.Literal):
             continue
         name = prefixed(triple.subject.value) if isinstance(triple.subject, ox.NamedNode) else str(triple.subject)
-        line = source.line_of_text(str(triple.object), near=triple.subject)
-        labels.append(Label(str(triple.subject), name, triple.object.language, triple.object.value, source.path, line))
+        labels.append(Label(str(triple.subject), name, triple.object.language, triple.object.value, source.path))
     return labels
 
 
-def label_conflicts(labels) -> list[Problem]:
+def label_conflicts(labels, root: Path) -> list[Problem]:
     """A problem for each label that differs from the first one seen for its subject and language."""
     first: dict[tuple[str, str | None], Label] = {}
     problems = []
@@ -397,9 +404,9 @@ def label_conflicts(labels) -> list[Problem]:
             problems.append(
                 Problem(
                     f'conflicting labels for {entry.name}: "{entry.label}" here, "{other.label}" at '
-                    f"{other.path}:{other.line}",
+                    f"{other.path}:{other.line(root)}",
                     entry.path,
-                    entry.line,
+                    entry.line(root),
                 )
             )
     return problems

@@ -89,9 +89,9 @@ def ground(article: Article, *, statement_classes: frozenset[str] = frozenset({K
             continue
         fact = triple.subject
         quote, prefix = _quote_of(triple.object, by_subject)
-        line = facts.line_of(fact)
         if quote is None:
-            problems.append(Problem("kgc:evidence needs a quote string (or [ kgc:exact …; kgc:prefix … ])", facts.path, line))
+            problems.append(Problem("kgc:evidence needs a quote string (or [ kgc:exact …; kgc:prefix … ])", facts.path,
+                                    facts.line_of(fact)))
             continue
         spans = folded.find_all(quote)
         if prefix is not None:
@@ -101,7 +101,7 @@ def ground(article: Article, *, statement_classes: frozenset[str] = frozenset({K
             hint = closest(article.text, quote)
             if hint:
                 message += f' (closest match at line {hint[0]}: "{_short(hint[1])}")'
-            problems.append(Problem(message, facts.path, facts.line_of_text(quote, near=fact) or line))
+            problems.append(Problem(message, facts.path, facts.line_of_text(quote, near=fact) or facts.line_of(fact)))
             continue
         if len(spans) > 1:
             lines = ", ".join(str(article.text.count("\n", 0, s.start) + 1) for s in spans)
@@ -110,7 +110,7 @@ def ground(article: Article, *, statement_classes: frozenset[str] = frozenset({K
                     f'evidence quote occurs {len(spans)} times in {article.text_path} (lines {lines}): '
                     f'"{_short(quote)}"; use [ kgc:exact "…" ; kgc:prefix "words before it" ]',
                     facts.path,
-                    facts.line_of_text(quote, near=fact) or line,
+                    facts.line_of_text(quote, near=fact) or facts.line_of(fact),
                 )
             )
             continue
