@@ -181,6 +181,25 @@ def table(sizes: list[int], results: dict[int, dict[str, Measure]], *, budget: f
             m = results[size].get(name)
             cells.append("" if m is None else f"{m.seconds:,.0f}" if m.status == "count" else m.cell())
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    naive, cold = "naive pipeline (rdflib + pyshacl + rdflib)", "kg build, cold"
+    cells = []
+    for size in sizes:
+        n, c = results[size].get(naive), results[size].get(cold)
+        if not (c and c.status == "ok"):
+            cells.append("")
+        elif n and n.status == "ok":
+            cells.append(f"{n.seconds / c.seconds:,.1f}×")
+        elif n and n.status == "> budget":
+            cells.append(f"≥ {n.seconds / c.seconds:,.1f}× (naive stopped at the budget)")
+        else:
+            cells.append("naive not run")
+    lines.append("| speed-up of kg build cold over naive | " + " | ".join(cells) + " |")
+    cells = [""]
+    for smaller, larger in zip(sizes, sizes[1:]):
+        a, b = results[smaller].get(cold), results[larger].get(cold)
+        ok = a and b and a.status == b.status == "ok"
+        cells.append(f"{b.seconds / a.seconds:,.1f}× time for {larger / smaller:,.0f}× articles" if ok else "")
+    lines.append("| growth of kg build cold from the previous size | " + " | ".join(cells) + " |")
     return "\n".join(lines) + (
         f"\n\nEach cell: wall time / peak resident memory of the step's process tree. Budget {budget:.0f} s per "
         f"step; corpus `kg synth --seed {seed}`.\n"
