@@ -1,0 +1,364 @@
+"""Output files assembled from per-unit pieces.
+
+A `Piece` is what one unit of the dataset (an article's graphs, the registry's, the ontology) contributes
+to each output format, rendered once and kept by the build's cache: N-Quads lines and a TriG block per
+graph; per subject its N-Triples lines, its Turtle block and its JSON-LD node. `assemble` puts the pieces
+of every unit together into exactly the bytes `kg.export.serialize` writes for all their quads, without
+re-rendering what no other piece touches:
+
+- graphs (N-Quads, TriG) are ordered by name; a graph found in several pieces is merged from its quads;
+- subjects (N-Triples, Turtle, JSON-LD: the union of the graphs) are ordered as each format orders them;
+  a subject found in several pieces — a registry entity that articles' inferred graphs say more about —
+  is written again from its N-Triples lines in all of them;
+- blank nodes: a piece with blank nodes labels them by RDFC-1.0 over its own quads, which is what the
+  whole dataset's canonicalisation gives them as long as no other piece has blank nodes (the labels of a
+  blank node depend only on the quads that mention blank nodes). When several pieces have some, they
+  are rendered again as one piece from their quads as given (kept in `Piece.blank` for this).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections import Counter
+from dataclasses import dataclass, field
+from itertools import groupby
+from operator import itemgetter
+from typing import IO, Iterable, Iterator, Sequence
+
+import pyoxigraph as ox
+
+from . import jsonld as _jsonld
+from . import turtle as _turtle
+from .terms import DEFAULT_GRAPH, expand_turtle, prefix_block, turtle_term
+
+FORMAT_NAMES = ("nq", "trig", "nt", "ttl", "jsonld")
+# What assembling a format reads: Turtle and JSON-LD write a subject found in several pieces again from
+# its N-Triples lines; TriG, a graph found in several pieces from its N-Quads lines.
+NEEDS = {"nq": ("nq",), "trig": ("trig", "nq"), "nt": ("nt",), "ttl": ("ttl", "nt"), "jsonld": ("jsonld", "nt")}
+
+
+@dataclass(frozen=True, slots=True)
+class Graphs:
+    """N-Quads or TriG of a piece: a block per graph. A graph's key is pyoxigraph's str() of its name
+    ("DEFAULT" for the default graph)."""
+
+    keys: tuple[str, ...] = ()  # sorted
+    blocks: tuple[bytes, ...] = ()
+    masks: tuple[int, ...] = ()  # TriG: the prefixes each block uses (kg.export.terms.PREFIX_BITS)
+
+
+@dataclass(frozen=True, slots=True)
+class Subjects:
+    """N-Triples, Turtle or JSON-LD of a piece: a block per subject (of the union of its graphs)."""
+
+    keys: tuple[str, ...] = ()  # what the format sorts by: the subject (N-Triples), the subject as
+    #                              written (Turtle; blank nodes written inline have no block), the @id (JSON-LD)
+    blocks: tuple[bytes, ...] = ()
+    subjects: tuple[str, ...] = ()  # JSON-LD: the subject of each node, in N-Triples form
+    mask: int = 0  # Turtle: the prefixes the blocks use
+    context: str = ""  # JSON-LD: fingerprint of the context the nodes were compacted with
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """One unit's share of every output, as UTF-8 text: picklable, compact, and a pure function of the
+    unit's quads (and, for JSON-LD, of the context). Made by `piece`; a part is None when not rendered.
+    `only` keeps what some formats need, e.g. to cache or load each format's parts apart."""
+
+    nq: Graphs | None = None
+    trig: Graphs | None = None
+    nt: Subjects | None = None
+    ttl: Subjects | None = None
+    jsonld: Subjects | None = None
+    blank: bytes = field(default=b"", repr=False)  # the unit's N-Quads as given, when it has blank nodes
+
+    def only(self, *formats: str) -> "Piece":
+        """The parts `formats` need (NEEDS), and the blank-node source; None for the others."""
+        keep = {part for f in formats for part in NEEDS[f]}
+        return Piece(**{f: getattr(self, f) if f in keep else None for f in FORMAT_NAMES}, blank=self.blank)
+
+
+def context_fingerprint(context: dict | None) -> str:
+    return _jsonld.context_of(context).fingerprint
+
+
+def piece(quads: Iterable[ox.Quad], *, context: dict | None = None,
+          formats: Iterable[str] = FORMAT_NAMES) -> Piece:
+    """The piece of output of `quads` (one unit). `context` is the JSON-LD context (for jsonld);
+    `formats` limits the work to what those formats need."""
+    quads = quads if isinstance(quads, (list, tuple)) else list(quads)
+    rows = {(str(q.graph_name), str(q.subject), str(q.predicate), str(q.object)) for q in quads}
+    blank = b""
+    if any(g[0] == "_" or s[0] == "_" or o[0] == "_" for g, s, _, o in rows):
+        blank = "".join(sorted(_nquads_line(*row) for row in rows)).encode("utf-8")
+        dataset = ox.Dataset(quads)
+        dataset.canonicalize(ox.CanonicalizationAlgorithm.RDFC_1_0)
+        rows = {(str(q.graph_name), str(q.subject), str(q.predicate), str(q.object)) for q in dataset}
+    return _render(sorted(rows), blank, context, frozenset(formats))
+
+
+def piece_from_nquads(data: bytes, *, context: dict | None = None, formats: Iterable[str] = FORMAT_NAMES) -> Piece:
+    """`piece` of N-Quads text (one document: a blank-node label names one node throughout)."""
+    return piece(ox.parse(data, format=ox.RdfFormat.N_QUADS), context=context, formats=formats)
+
+
+def _nquads_line(g: str, s: str, p: str, o: str) -> str:
+    return f"{s} {p} {o} .\n" if g == DEFAULT_GRAPH else f"{s} {p} {o} {g} .\n"
+
+
+def _render(rows: list[tuple[str, str, str, str]], blank: bytes, context: dict | None, formats) -> Piece:
+    unknown = formats - set(FORMAT_NAMES)
+    if unknown:
+        raise ValueError(f"unknown format {sorted(unknown)[0]!r}; choose one of {', '.join(FORMAT_NAMES)}")
+    needs = {part for f in formats for part in NEEDS[f]}
+    parts: dict = {"blank": blank}
+    if needs & {"nq", "trig"}:
+        keys, nq, trig, masks = [], [], [], []
+        for g, group in groupby(rows, key=itemgetter(0)):
+            group = list(group)
+            keys.append(g)
+            if "nq" in needs:
+                nq.append("".join([_nquads_line(*row) for row in group]).encode("utf-8"))
+            if "trig" in needs:
+                text, mask = _trig_graph(g, [(s, p, o) for _, s, p, o in group])
+                trig.append(text.encode("utf-8"))
+                masks.append(mask)
+        keys = tuple(keys)  # one tuple for both parts: pickled once
+        if "nq" in needs:
+            parts["nq"] = Graphs(keys, tuple(nq))
+        if "trig" in needs:
+            parts["trig"] = Graphs(keys, tuple(trig), tuple(masks))
+    if needs & {"nt", "ttl", "jsonld"}:
+        triples = sorted({(s, p, o) for _, s, p, o in rows})
+        if "nt" in needs:
+            subjects, nt = [], []
+            for s, group in groupby(triples, key=itemgetter(0)):
+                subjects.append(s)
+                nt.append("".join([f"{s} {p} {o} .\n" for _, p, o in group]).encode("utf-8"))
+            parts["nt"] = Subjects(tuple(subjects), tuple(nt))
+        by_subject, uses = _turtle.index(triples)
+        if "ttl" in needs:
+            blocks, mask = _turtle.blocks(by_subject, uses, _turtle.inline_nodes(by_subject, uses), "")
+            parts["ttl"] = Subjects(tuple(k for k, _ in blocks), tuple(b.encode("utf-8") for _, b in blocks),
+                                    mask=mask)
+        if "jsonld" in needs:
+            nodes = _jsonld.Nodes(_jsonld.context_of(context), by_subject, uses).all()
+            parts["jsonld"] = Subjects(tuple(n["@id"] for _, n in nodes),
+                                       tuple(_jsonld.node_text(n).encode("utf-8") for _, n in nodes),
+                                       subjects=tuple(s for s, _ in nodes), context=context_fingerprint(context))
+    return Piece(**parts)
+
+
+def _trig_graph(g: str, triples: list[tuple[str, str, str]]) -> tuple[str, int]:
+    by_subject, uses = _turtle.index(triples)
+    blocks, mask = _turtle.blocks(by_subject, uses, _turtle.inline_nodes(by_subject, uses), "    ")
+    if g == DEFAULT_GRAPH:
+        name = ""
+    else:
+        text, bit = turtle_term(g)
+        name, mask = f"{text} ", mask | bit
+    return f"{name}{{\n" + "\n\n".join(b for _, b in blocks) + "\n}\n", mask
+
+
+# --- assembly ---------------------------------------------------------------------------------------
+
+def assemble(pieces: Iterable[Piece], format: str, *, context: dict | None = None) -> bytes:
+    """The `format` output of all the pieces' quads: the bytes `serialize` writes for them."""
+    return b"".join(chunks(pieces, format, context=context))
+
+
+def write(pieces: Iterable[Piece], format: str, stream: IO[bytes], *, context: dict | None = None) -> None:
+    """`assemble` into a binary stream, a few thousand blocks at a time."""
+    for chunk in chunks(pieces, format, context=context):
+        stream.write(chunk)
+
+
+def chunks(pieces: Iterable[Piece], format: str, *, context: dict | None = None) -> Iterator[bytes]:
+    """The bytes of `assemble`, a few thousand blocks at a time. The pieces need the parts NEEDS[format]
+    (TriG reads N-Quads parts only for a graph found in several pieces)."""
+    if format not in FORMAT_NAMES:
+        raise ValueError(f"unknown format {format!r}; choose one of {', '.join(FORMAT_NAMES)}")
+    pieces = _one_blank(list(pieces), format, context)
+    needs = ("trig",) if format == "trig" else NEEDS[format]
+    if any(getattr(p, part) is None for p in pieces for part in needs):
+        raise ValueError(f"assembling {format} needs the {' and '.join(needs)} parts of every piece")
+    if format == "jsonld":
+        fingerprint = context_fingerprint(context)
+        if any(p.jsonld.context != fingerprint for p in pieces):
+            raise ValueError("a piece's JSON-LD was compacted with another context")
+    if format == "nq":
+        return _nquads_chunks(pieces)
+    if format == "trig":
+        return _trig_chunks(pieces)
+    if format == "nt":
+        return _nt_chunks(pieces)
+    if format == "ttl":
+        return _ttl_chunks(pieces)
+    return _jsonld_chunks(pieces, context)
+
+
+def _one_blank(pieces: list[Piece], format: str, context) -> list[Piece]:
+    """At most one piece with blank nodes: several are rendered again as one (see the module's doc)."""
+    blanks = [p for p in pieces if p.blank]
+    if len(blanks) < 2:
+        return pieces
+    merged = piece_from_nquads(b"".join(p.blank for p in blanks), context=context, formats=(format,))
+    return [p for p in pieces if not p.blank] + [merged]
+
+
+def _batched(parts: Iterable[bytes], separator: bytes, size: int = 2000) -> Iterator[bytes]:
+    """separator.join(parts), a batch of parts at a time."""
+    batch: list[bytes] = []
+    lead = b""
+    for part in parts:
+        batch.append(part)
+        if len(batch) >= size:
+            yield lead + separator.join(batch)
+            batch, lead = [], separator
+    if batch:
+        yield lead + separator.join(batch)
+
+
+def _places(pieces: list[Piece], part: str) -> dict[str, list[tuple[Piece, int]]]:
+    """Graph key -> (piece, index of the graph in the piece's `part`) for each piece that has it."""
+    where: dict[str, list[tuple[Piece, int]]] = {}
+    for p in pieces:
+        for i, g in enumerate(getattr(p, part).keys):
+            where.setdefault(g, []).append((p, i))
+    return where
+
+
+def _graph_lines(g: str, places: list[tuple[Piece, int]]) -> list[bytes]:
+    """The N-Quads lines of graph `g`, found in several pieces, sorted (the order of its quads)."""
+    lines = set()
+    for p, _ in places:
+        if p.nq is None:
+            raise ValueError(f"graph {g} is in several pieces: assembling TriG needs their nq parts")
+        lines.update(line + b"\n" for line in p.nq.blocks[bisect_left(p.nq.keys, g)].split(b"\n")[:-1])
+    return sorted(lines)
+
+
+def _nquads_chunks(pieces: list[Piece]) -> Iterator[bytes]:
+    where = _places(pieces, "nq")
+
+    def blocks():
+        for g in sorted(where):
+            places = where[g]
+            if len(places) == 1:
+                p, i = places[0]
+                yield p.nq.blocks[i]
+            else:
+                yield b"".join(_graph_lines(g, places))
+
+    return _batched(blocks(), b"")
+
+
+def _trig_chunks(pieces: list[Piece]) -> Iterator[bytes]:
+    where = _places(pieces, "trig")
+    blocks, mask = [], 0
+    for g in sorted(where):
+        places = where[g]
+        if len(places) == 1:
+            p, i = places[0]
+            blocks.append(p.trig.blocks[i])
+            mask |= p.trig.masks[i]
+        else:
+            lines = [line.decode("utf-8")[:-1] for line in _graph_lines(g, places)]
+            text, graph_mask = _trig_graph(g, [_split_nquads(line, g) for line in lines])
+            blocks.append(text.encode("utf-8"))
+            mask |= graph_mask
+    yield (prefix_block(mask) + "\n").encode("utf-8")
+    yield from _batched(blocks, b"\n")
+
+
+def _split_nquads(line: str, g: str) -> tuple[str, str, str]:
+    """(s, p, o) of an N-Quads line of graph `g` as pyoxigraph writes it (no trailing newline)."""
+    s, p, rest = line.split(" ", 2)
+    return s, p, rest[: -2 if g == DEFAULT_GRAPH else -(len(g) + 3)]
+
+
+def _lines(block: bytes, subject: str) -> Iterator[tuple[str, str, str]]:
+    """(s, p, o) of a subject's N-Triples lines."""
+    start = len(subject) + 1
+    for line in block.decode("utf-8").split("\n")[:-1]:
+        p, o = line[start:-2].split(" ", 1)
+        yield subject, p, o
+
+
+def _shared(parts: list[Subjects], keys_of=lambda part: part.keys) -> tuple[set, list[tuple]]:
+    """Subjects found in more than one part, and (key, block) of every other block."""
+    counts: Counter = Counter()
+    for part in parts:
+        counts.update(keys_of(part))
+    shared = {k for k, n in counts.items() if n > 1}
+    entries: list[tuple] = []
+    for part in parts:
+        keys = keys_of(part)
+        if shared.isdisjoint(keys):
+            entries.extend(zip(part.keys, part.blocks))
+        else:
+            entries.extend((k, b) for s, k, b in zip(keys, part.keys, part.blocks) if s not in shared)
+    return shared, entries
+
+
+def _raw(pieces: list[Piece], subjects: set[str], *, blank: bool = True) -> list[tuple[str, str, str]]:
+    """Every triple of `subjects` in the pieces and, with `blank`, every triple of the piece with blank
+    nodes (whose blank nodes the subjects' blocks may write inline): what writing the subjects again takes."""
+    triples = set()
+    for p in pieces:
+        keys, blocks = p.nt.keys, p.nt.blocks
+        if blank and p.blank:
+            for s, block in zip(keys, blocks):
+                triples.update(_lines(block, s))
+            continue
+        for s in subjects:
+            at = bisect_left(keys, s)
+            if at < len(keys) and keys[at] == s:
+                triples.update(_lines(blocks[at], s))
+    return sorted(triples)
+
+
+def _nt_chunks(pieces: list[Piece]) -> Iterator[bytes]:
+    shared, entries = _shared([p.nt for p in pieces])
+    if shared:
+        for s, group in groupby(_raw(pieces, shared, blank=False), key=itemgetter(0)):
+            entries.append((s, "".join(f"{s} {p} {o} .\n" for _, p, o in group).encode("utf-8")))
+    entries.sort(key=itemgetter(0))
+    return _batched((b for _, b in entries), b"")
+
+
+def _ttl_chunks(pieces: list[Piece]) -> Iterator[bytes]:
+    shared, entries = _shared([p.ttl for p in pieces])
+    mask = 0
+    for p in pieces:
+        mask |= p.ttl.mask
+    if shared:
+        subjects = {expand_turtle(k) for k in shared}
+        by_subject, uses = _turtle.index(_raw(pieces, subjects))
+        inline = _turtle.inline_nodes(by_subject, uses)
+        blocks, shared_mask = _turtle.blocks(by_subject, uses, inline, "", subjects=subjects)
+        entries += [(k, b.encode("utf-8")) for k, b in blocks]
+        mask |= shared_mask
+    entries.sort(key=itemgetter(0))
+    yield (prefix_block(mask) + "\n").encode("utf-8")
+    yield from _batched((b for _, b in entries), b"\n\n")
+    yield b"\n"
+
+
+def _jsonld_chunks(pieces: list[Piece], context) -> Iterator[bytes]:
+    ctx = _jsonld.context_of(context)
+    shared, entries = _shared([p.jsonld for p in pieces], lambda part: part.subjects)
+    if shared:
+        by_subject, uses = _turtle.index(_raw(pieces, shared))
+        nodes = _jsonld.Nodes(ctx, by_subject, uses)
+        for s in sorted(shared):
+            node = nodes.node(s)
+            entries.append((node["@id"], _jsonld.node_text(node).encode("utf-8")))
+    if not entries:
+        yield _jsonld.document(ctx, []).encode("utf-8")
+        return
+    entries.sort()
+    head, tail = _jsonld.document(ctx, ["\0"]).split("\0")
+    yield head.encode("utf-8")
+    yield from _batched((b for _, b in entries), b",\n")
+    yield tail.encode("utf-8")
