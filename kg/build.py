@@ -18,7 +18,10 @@ import pyoxigraph as ox
 from kg.curation import (REGISTRY_FILE, Article, Label, Project, blank_node_problems, label_conflicts, labels_of,
                          parse_turtle, read_article, read_shared, terms_problems)
 from kg.errors import CheckFailed, KgError, Problem
-from kg.export import FORMATS, read_context, serialize
+from kg.export import FORMATS, Piece, read_context
+from kg.export import assemble as assemble_pieces
+from kg.export import piece as make_piece
+from kg.export import piece_from_nquads
 from kg.ground import Grounded, ground
 from kg.namespaces import GRAPH, KG, REGISTRY_GRAPH, article_graph, inferred_graph
 from kg.progress import Progress
@@ -46,6 +49,8 @@ class ArticleUnit:
     labels: tuple[Label, ...]
     asserted: bytes  # N-Quads of the article's graph (grounded)
     inferred: bytes | None  # N-Quads of the article's inferred graph; None until reasoned over
+    piece: Piece | None = None  # its share of every output file (kg.export.pieces), once rendered
+    piece_reasoned: bool = False  # whether `piece` holds the inferred graph
 
 
 @dataclass(frozen=True)
@@ -228,7 +233,7 @@ def read_units(root: Path, *, cache: bool = True, progress: Progress | None = No
         unit = ArticleUnit(slugs[item.folder], item.folder, item.labels, item.asserted, None)
         store.put(unit.slug, keys[unit.slug], unit)
         units[item.folder] = unit
-    store.prune(set(slugs.values()) | {_REGISTRY})
+    store.prune(set(slugs.values()) | {_REGISTRY, '_pieces-reasoned', '_pieces-asserted'})
     reused = tuple(slugs[f] for f in folders if f not in misses)
     return Corpus(project, store, shared_key, tuple(units[f] for f in folders), keys, reused)
 
@@ -268,13 +273,15 @@ def build(root: Path, *, reason: bool = True, site: bool = True, cache: bool = T
         if unit.inferred:
             keys[inferred_graph(article_graph(unit.slug))] = corpus.keys[unit.slug]
     result = Build(project, units, registry_inferred, report, {}, corpus.reused, keys)
+    units = _render_pieces(corpus, units, reason=reason, context=context, progress=progress)
+    shared = _shared_pieces(corpus, registry_inferred, reason=reason, context=context)
+    pieces = [*shared, *(u.piece for u in units)]
     with progress.step("writing", len(FORMATS)) as advance:
-        quads = result.quads
         files = {}
         for name, f in FORMATS.items():
-            files[f"{OUTPUT_STEM}{f.extension}"] = serialize(quads, name, context=context)
+            files[f"{OUTPUT_STEM}{f.extension}"] = assemble_pieces(pieces, name, context=context)
             advance()
-    result = replace(result, files=files)
+    result = replace(result, units=units, files=files)
     if not site:
         return result
     from kg.report import render
@@ -283,6 +290,44 @@ def build(root: Path, *, reason: bool = True, site: bool = True, cache: bool = T
         site_files = render(replace(result, project=replace(project, articles=result.articles)))
         advance()
     return replace(result, files={**files, **site_files})
+
+
+_CONTEXT: dict | None = None  # set before the worker pool forks; read by _piece
+
+
+def _piece(unit: ArticleUnit) -> Piece:
+    return piece_from_nquads(unit.asserted + (unit.inferred or b""), context=_CONTEXT)
+
+
+def _render_pieces(corpus: Corpus, units: tuple[ArticleUnit, ...], *, reason: bool, context: dict,
+                   progress: Progress) -> tuple[ArticleUnit, ...]:
+    """Every unit with its piece of the outputs; rendered (on every core) only where the cache has none."""
+    global _CONTEXT
+    todo = [u for u in units if u.piece is None or u.piece_reasoned != reason]
+    _CONTEXT = context
+    try:
+        rendered = _map(_piece, todo, progress=progress, label="rendering")
+    finally:
+        _CONTEXT = None
+    done = {}
+    for unit, made in zip(todo, rendered):
+        done[unit.slug] = replace(unit, piece=made, piece_reasoned=reason)
+        if reason or unit.inferred is None:  # never cache a piece that drops a known inferred graph
+            corpus.keep(done[unit.slug])
+    return tuple(done.get(u.slug, u) for u in units)
+
+
+def _shared_pieces(corpus: Corpus, registry_inferred: bytes, *, reason: bool, context: dict) -> list[Piece]:
+    """The pieces of the ontology graph and of the registry's graphs (cached under the shared key)."""
+    name = f"_pieces-{'reasoned' if reason else 'asserted'}"
+    pieces = corpus.cache.get(name, corpus.shared_key)
+    if pieces is None:
+        project = corpus.project
+        ontology = [ox.Quad(t.subject, t.predicate, t.object, ox.NamedNode(ONTOLOGY_GRAPH)) for t in _triples(project.ontology)]
+        registry = [ox.Quad(t.subject, t.predicate, t.object, ox.NamedNode(REGISTRY_GRAPH)) for t in project.registry.triples]
+        pieces = [make_piece(ontology, context=context), make_piece(registry + _parse(registry_inferred), context=context)]
+        corpus.cache.put(name, corpus.shared_key, pieces)
+    return pieces
 
 
 def validate_project(root: Path, *, cache: bool = True, progress: Progress | None = None) -> Report:
