@@ -235,10 +235,13 @@ class Context:
 
 
 _CONTEXTS: dict[str, Context] = {}
+_LAST: list = [object(), None]  # the last context document asked for (a copy) and its Context
 
 
 def context_of(context: dict | None) -> Context:
     """The Context of a context document, read once per process (the context is kg's, and fixed)."""
+    if _LAST[0] == context:
+        return _LAST[1]
     key = json.dumps(context, sort_keys=True)
     hit = _CONTEXTS.get(key)
     if hit is None:
@@ -246,6 +249,7 @@ def context_of(context: dict | None) -> Context:
             _CONTEXTS.clear()
         hit = _CONTEXTS[key] = Context(context)
         hit.fingerprint = hashlib.sha256(json.dumps(hit.document, sort_keys=True).encode("utf-8")).hexdigest()[:16]
+    _LAST[:] = [json.loads(key), hit]
     return hit
 
 

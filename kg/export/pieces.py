@@ -162,19 +162,51 @@ def _trig_graph(g: str, triples: list[tuple[str, str, str]]) -> tuple[str, int]:
 
 # --- assembly ---------------------------------------------------------------------------------------
 
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """An output file as head + separator.join(blocks) + tail."""
+
+    head: bytes
+    blocks: list[bytes]
+    separator: bytes
+    tail: bytes
+
+    def parts(self) -> list[bytes]:
+        """Everything in order, separators included: b"".join of it is the file."""
+        blocks, separator = self.blocks, self.separator
+        if separator and len(blocks) > 1:
+            interleaved = [separator] * (2 * len(blocks) - 1)
+            interleaved[::2] = blocks
+            blocks = interleaved
+        return [self.head, *blocks, self.tail]
+
+
 def assemble(pieces: Iterable[Piece], format: str, *, context: dict | None = None) -> bytes:
     """The `format` output of all the pieces' quads: the bytes `serialize` writes for them."""
-    return b"".join(chunks(pieces, format, context=context))
+    return b"".join(layout(pieces, format, context=context).parts())
 
 
 def write(pieces: Iterable[Piece], format: str, stream: IO[bytes], *, context: dict | None = None) -> None:
-    """`assemble` into a binary stream, a few thousand blocks at a time."""
-    for chunk in chunks(pieces, format, context=context):
-        stream.write(chunk)
+    """`assemble` into a binary stream, never holding the whole file in one string."""
+    stream.writelines(layout(pieces, format, context=context).parts())
 
 
-def chunks(pieces: Iterable[Piece], format: str, *, context: dict | None = None) -> Iterator[bytes]:
-    """The bytes of `assemble`, a few thousand blocks at a time. The pieces need the parts NEEDS[format]
+def chunks(pieces: Iterable[Piece], format: str, *, context: dict | None = None,
+           size: int = 1 << 20) -> Iterator[bytes]:
+    """The bytes of `assemble`, about `size` bytes at a time."""
+    batch, length = [], 0
+    for part in layout(pieces, format, context=context).parts():
+        batch.append(part)
+        length += len(part)
+        if length >= size:
+            yield b"".join(batch)
+            batch, length = [], 0
+    if batch:
+        yield b"".join(batch)
+
+
+def layout(pieces: Iterable[Piece], format: str, *, context: dict | None = None) -> Layout:
+    """The `format` output of the pieces, as blocks in order. The pieces need the parts NEEDS[format]
     (TriG reads N-Quads parts only for a graph found in several pieces)."""
     if format not in FORMAT_NAMES:
         raise ValueError(f"unknown format {format!r}; choose one of {', '.join(FORMAT_NAMES)}")
@@ -187,14 +219,14 @@ def chunks(pieces: Iterable[Piece], format: str, *, context: dict | None = None)
         if any(p.jsonld.context != fingerprint for p in pieces):
             raise ValueError("a piece's JSON-LD was compacted with another context")
     if format == "nq":
-        return _nquads_chunks(pieces)
+        return _nquads_layout(pieces)
     if format == "trig":
-        return _trig_chunks(pieces)
+        return _trig_layout(pieces)
     if format == "nt":
-        return _nt_chunks(pieces)
+        return _nt_layout(pieces)
     if format == "ttl":
-        return _ttl_chunks(pieces)
-    return _jsonld_chunks(pieces, context)
+        return _ttl_layout(pieces)
+    return _jsonld_layout(pieces, context)
 
 
 def _one_blank(pieces: list[Piece], format: str, context) -> list[Piece]:
@@ -204,19 +236,6 @@ def _one_blank(pieces: list[Piece], format: str, context) -> list[Piece]:
         return pieces
     merged = piece_from_nquads(b"".join(p.blank for p in blanks), context=context, formats=(format,))
     return [p for p in pieces if not p.blank] + [merged]
-
-
-def _batched(parts: Iterable[bytes], separator: bytes, size: int = 2000) -> Iterator[bytes]:
-    """separator.join(parts), a batch of parts at a time."""
-    batch: list[bytes] = []
-    lead = b""
-    for part in parts:
-        batch.append(part)
-        if len(batch) >= size:
-            yield lead + separator.join(batch)
-            batch, lead = [], separator
-    if batch:
-        yield lead + separator.join(batch)
 
 
 def _places(pieces: list[Piece], part: str) -> dict[str, list[tuple[Piece, int]]]:
@@ -238,22 +257,20 @@ def _graph_lines(g: str, places: list[tuple[Piece, int]]) -> list[bytes]:
     return sorted(lines)
 
 
-def _nquads_chunks(pieces: list[Piece]) -> Iterator[bytes]:
+def _nquads_layout(pieces: list[Piece]) -> Layout:
     where = _places(pieces, "nq")
-
-    def blocks():
-        for g in sorted(where):
-            places = where[g]
-            if len(places) == 1:
-                p, i = places[0]
-                yield p.nq.blocks[i]
-            else:
-                yield b"".join(_graph_lines(g, places))
-
-    return _batched(blocks(), b"")
+    blocks = []
+    for g in sorted(where):
+        places = where[g]
+        if len(places) == 1:
+            p, i = places[0]
+            blocks.append(p.nq.blocks[i])
+        else:
+            blocks.append(b"".join(_graph_lines(g, places)))
+    return Layout(b"", blocks, b"", b"")
 
 
-def _trig_chunks(pieces: list[Piece]) -> Iterator[bytes]:
+def _trig_layout(pieces: list[Piece]) -> Layout:
     where = _places(pieces, "trig")
     blocks, mask = [], 0
     for g in sorted(where):
@@ -267,8 +284,7 @@ def _trig_chunks(pieces: list[Piece]) -> Iterator[bytes]:
             text, graph_mask = _trig_graph(g, [_split_nquads(line, g) for line in lines])
             blocks.append(text.encode("utf-8"))
             mask |= graph_mask
-    yield (prefix_block(mask) + "\n").encode("utf-8")
-    yield from _batched(blocks, b"\n")
+    return Layout((prefix_block(mask) + "\n").encode("utf-8"), blocks, b"\n", b"")
 
 
 def _split_nquads(line: str, g: str) -> tuple[str, str, str]:
@@ -285,67 +301,71 @@ def _lines(block: bytes, subject: str) -> Iterator[tuple[str, str, str]]:
         yield subject, p, o
 
 
-def _shared(parts: list[Subjects], keys_of=lambda part: part.keys) -> tuple[set, list[tuple]]:
-    """Subjects found in more than one part, and (key, block) of every other block."""
+def _shared(parts: list[Subjects], keys_of=lambda part: part.keys) -> tuple[dict, list[tuple]]:
+    """Subjects found in more than one part, with the indexes of those parts; and (key, block) of
+    every other block."""
     counts: Counter = Counter()
     for part in parts:
         counts.update(keys_of(part))
-    shared = {k for k, n in counts.items() if n > 1}
+    shared: dict = {k: [] for k, n in counts.items() if n > 1}
     entries: list[tuple] = []
-    for part in parts:
+    for i, part in enumerate(parts):
         keys = keys_of(part)
-        if shared.isdisjoint(keys):
+        if shared.keys().isdisjoint(keys):
             entries.extend(zip(part.keys, part.blocks))
-        else:
-            entries.extend((k, b) for s, k, b in zip(keys, part.keys, part.blocks) if s not in shared)
+            continue
+        for s, k, b in zip(keys, part.keys, part.blocks):
+            places = shared.get(s)
+            if places is None:
+                entries.append((k, b))
+            else:
+                places.append(i)
     return shared, entries
 
 
-def _raw(pieces: list[Piece], subjects: set[str], *, blank: bool = True) -> list[tuple[str, str, str]]:
-    """Every triple of `subjects` in the pieces and, with `blank`, every triple of the piece with blank
-    nodes (whose blank nodes the subjects' blocks may write inline): what writing the subjects again takes."""
+def _raw(pieces: list[Piece], places: dict[str, list[int]], *, blank: bool = True) -> list[tuple[str, str, str]]:
+    """Every triple of the subjects in the pieces they are found in (subject -> indexes of those pieces)
+    and, with `blank`, every triple of the piece with blank nodes (whose blank nodes the subjects' blocks
+    may write inline): what writing the subjects again takes."""
     triples = set()
-    for p in pieces:
-        keys, blocks = p.nt.keys, p.nt.blocks
-        if blank and p.blank:
-            for s, block in zip(keys, blocks):
-                triples.update(_lines(block, s))
-            continue
-        for s in subjects:
+    for s, indexes in places.items():
+        for i in indexes:
+            keys = pieces[i].nt.keys
             at = bisect_left(keys, s)
             if at < len(keys) and keys[at] == s:
-                triples.update(_lines(blocks[at], s))
+                triples.update(_lines(pieces[i].nt.blocks[at], s))
+    for p in pieces:
+        if blank and p.blank:
+            triples.update(t for s, block in zip(p.nt.keys, p.nt.blocks) for t in _lines(block, s))
     return sorted(triples)
 
 
-def _nt_chunks(pieces: list[Piece]) -> Iterator[bytes]:
+def _nt_layout(pieces: list[Piece]) -> Layout:
     shared, entries = _shared([p.nt for p in pieces])
     if shared:
         for s, group in groupby(_raw(pieces, shared, blank=False), key=itemgetter(0)):
             entries.append((s, "".join(f"{s} {p} {o} .\n" for _, p, o in group).encode("utf-8")))
     entries.sort(key=itemgetter(0))
-    return _batched((b for _, b in entries), b"")
+    return Layout(b"", [b for _, b in entries], b"", b"")
 
 
-def _ttl_chunks(pieces: list[Piece]) -> Iterator[bytes]:
+def _ttl_layout(pieces: list[Piece]) -> Layout:
     shared, entries = _shared([p.ttl for p in pieces])
     mask = 0
     for p in pieces:
         mask |= p.ttl.mask
     if shared:
-        subjects = {expand_turtle(k) for k in shared}
-        by_subject, uses = _turtle.index(_raw(pieces, subjects))
+        places = {expand_turtle(k): indexes for k, indexes in shared.items()}
+        by_subject, uses = _turtle.index(_raw(pieces, places))
         inline = _turtle.inline_nodes(by_subject, uses)
-        blocks, shared_mask = _turtle.blocks(by_subject, uses, inline, "", subjects=subjects)
+        blocks, shared_mask = _turtle.blocks(by_subject, uses, inline, "", subjects=places)
         entries += [(k, b.encode("utf-8")) for k, b in blocks]
         mask |= shared_mask
     entries.sort(key=itemgetter(0))
-    yield (prefix_block(mask) + "\n").encode("utf-8")
-    yield from _batched((b for _, b in entries), b"\n\n")
-    yield b"\n"
+    return Layout((prefix_block(mask) + "\n").encode("utf-8"), [b for _, b in entries], b"\n\n", b"\n")
 
 
-def _jsonld_chunks(pieces: list[Piece], context) -> Iterator[bytes]:
+def _jsonld_layout(pieces: list[Piece], context) -> Layout:
     ctx = _jsonld.context_of(context)
     shared, entries = _shared([p.jsonld for p in pieces], lambda part: part.subjects)
     if shared:
@@ -355,10 +375,7 @@ def _jsonld_chunks(pieces: list[Piece], context) -> Iterator[bytes]:
             node = nodes.node(s)
             entries.append((node["@id"], _jsonld.node_text(node).encode("utf-8")))
     if not entries:
-        yield _jsonld.document(ctx, []).encode("utf-8")
-        return
+        return Layout(_jsonld.document(ctx, []).encode("utf-8"), [], b"", b"")
     entries.sort()
     head, tail = _jsonld.document(ctx, ["\0"]).split("\0")
-    yield head.encode("utf-8")
-    yield from _batched((b for _, b in entries), b",\n")
-    yield tail.encode("utf-8")
+    return Layout(head.encode("utf-8"), [b for _, b in entries], b",\n", tail.encode("utf-8"))
