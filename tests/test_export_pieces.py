@@ -5,7 +5,6 @@ JSON-LD writer writes what rdflib's compaction did (kg.export.jsonld.by_rdflib),
 import json
 import pickle
 import shutil
-from pathlib import Path
 
 import pyoxigraph as ox
 import pytest

@@ -23,7 +23,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from itertools import groupby
 from operator import itemgetter
-from typing import IO, Iterable, Iterator, Sequence
+from typing import IO, Iterable, Iterator
 
 import pyoxigraph as ox
 
@@ -32,9 +32,10 @@ from . import turtle as _turtle
 from .terms import DEFAULT_GRAPH, expand_turtle, prefix_block, turtle_term
 
 FORMAT_NAMES = ("nq", "trig", "nt", "ttl", "jsonld")
-# What assembling a format reads: Turtle and JSON-LD write a subject found in several pieces again from
-# its N-Triples lines; TriG, a graph found in several pieces from its N-Quads lines.
-NEEDS = {"nq": ("nq",), "trig": ("trig", "nq"), "nt": ("nt",), "ttl": ("ttl", "nt"), "jsonld": ("jsonld", "nt")}
+# The parts assembling a format reads: Turtle and JSON-LD write a subject found in several pieces again
+# from its N-Triples lines. (TriG writes a graph found in several pieces again from its N-Quads lines:
+# pieces that split a graph need their nq parts too; units never do.)
+NEEDS = {"nq": ("nq",), "trig": ("trig",), "nt": ("nt",), "ttl": ("ttl", "nt"), "jsonld": ("jsonld", "nt")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,11 +208,11 @@ def chunks(pieces: Iterable[Piece], format: str, *, context: dict | None = None,
 
 def layout(pieces: Iterable[Piece], format: str, *, context: dict | None = None) -> Layout:
     """The `format` output of the pieces, as blocks in order. The pieces need the parts NEEDS[format]
-    (TriG reads N-Quads parts only for a graph found in several pieces)."""
+    (and, for TriG, the nq parts of pieces that share a graph)."""
     if format not in FORMAT_NAMES:
         raise ValueError(f"unknown format {format!r}; choose one of {', '.join(FORMAT_NAMES)}")
     pieces = _one_blank(list(pieces), format, context)
-    needs = ("trig",) if format == "trig" else NEEDS[format]
+    needs = NEEDS[format]
     if any(getattr(p, part) is None for p in pieces for part in needs):
         raise ValueError(f"assembling {format} needs the {' and '.join(needs)} parts of every piece")
     if format == "jsonld":
@@ -234,7 +235,8 @@ def _one_blank(pieces: list[Piece], format: str, context) -> list[Piece]:
     blanks = [p for p in pieces if p.blank]
     if len(blanks) < 2:
         return pieces
-    merged = piece_from_nquads(b"".join(p.blank for p in blanks), context=context, formats=(format,))
+    formats = (format, "nq") if format == "trig" else (format,)  # nq: their graphs may be in other pieces
+    merged = piece_from_nquads(b"".join(p.blank for p in blanks), context=context, formats=formats)
     return [p for p in pieces if not p.blank] + [merged]
 
 
