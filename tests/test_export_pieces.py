@@ -237,6 +237,31 @@ def test_jsonld_expands_to_the_dataset(items):
     assert _expanded(document) == _graph(items), document.decode()
 
 
+def test_jsonld_means_the_dataset_where_rdflib_did_not():
+    """The cases kg.export.jsonld's doc lists, where rdflib's output lost or changed statements."""
+    kg, ex = "https://example.org/kg/ontology#", "https://example.org/kg/id/"
+    a, b, c, d, t, head = (ox.BlankNode(n) for n in "abcdth")
+    items = [
+        (ox.NamedNode(ex + "s"), ox.NamedNode(kg + "note"), ox.Literal("")),  # a falsy value beside another
+        (ox.NamedNode(ex + "s"), ox.NamedNode(kg + "note"), ox.Literal("x")),
+        (ox.NamedNode(ex + "s"), ox.NamedNode(kg + "count"), ox.Literal("0", datatype=ox.NamedNode(XSD + "integer"))),
+        (ox.NamedNode(ex + "s"), ox.NamedNode(kg + "count"), ox.Literal("007", datatype=ox.NamedNode(XSD + "integer"))),
+        (ox.NamedNode(ex + "s"), ox.NamedNode(kg + "about"), a),  # a blank node under an @id-coerced term
+        (a, ox.NamedNode("http://www.w3.org/2000/01/rdf-schema#label"), ox.Literal("a", language="en")),
+        (b, ox.NamedNode(kg + "next"), c), (c, ox.NamedNode(kg + "next"), b),  # only reachable in a cycle
+        (ox.NamedNode(ex + "s"), ox.NamedNode(kg + "members"), head),  # a list node typed rdf:List
+        (head, ox.NamedNode(RDF + "type"), ox.NamedNode(RDF + "List")),
+        (head, ox.NamedNode(RDF + "first"), ox.NamedNode(ex + "x")),
+        (head, ox.NamedNode(RDF + "rest"), ox.NamedNode(RDF + "nil")),
+        (ox.NamedNode(ex + "s"), ox.NamedNode(kg + "label"), ox.Literal("y")),  # "label" is rdfs:label's term
+        (ox.NamedNode(ex + "s"), ox.NamedNode(RDF + "type"), ox.Literal("z")),  # @type takes IRIs only
+        (ox.NamedNode(ex + "s"), ox.NamedNode(RDF + "type"), t),
+        (ox.NamedNode(ex + "s"), ox.NamedNode(kg + "x:y"), d),  # a vocabulary name that reads as an IRI
+    ]
+    quads = [ox.Quad(*item) for item in items]
+    assert _expanded(serialize(quads, "jsonld", context=CONTEXT)) == _graph(quads)
+
+
 def test_synthetic_jsonld_expands_to_the_dataset(synthetic):
     document = serialize(synthetic, "jsonld", context=CONTEXT)
     assert _expanded(document) == _graph(synthetic)

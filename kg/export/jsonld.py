@@ -177,8 +177,8 @@ class Context:
         if term:
             return term.name
         ns, name = _split_iri(iri)
-        if ns == self.vocab and self.vocab:
-            symbol = name
+        if ns == self.vocab and self.vocab and name and ":" not in name and name[0] != "@":
+            symbol = name  # (a name with ":" would read as an IRI, one with "@" as a keyword)
         else:
             prefix = self.prefixes.get(ns)
             symbol = f"{prefix}:{name}" if prefix and not name.startswith("//") else iri
@@ -194,7 +194,7 @@ class Context:
         return hit
 
     def key(self, predicate: str, kind: str, datatype: str | None = None, language: str | None = None):
-        """How a value of `predicate` is written: (key, mode, term), mode one of "id" (compact IRI string),
+        """How a value of `predicate` is written: (key, mode), mode one of "id" (compact IRI string),
         "vocab" (term or compact IRI string), "type" (the @type key), "datatype" (bare lexical form of the
         term's datatype), "language" (bare string of the term's language), "raw" (a value object).
         `kind` is "ref" (IRI or blank node) or "literal"."""
