@@ -30,10 +30,16 @@ class Progress:
         if not self.enabled or total <= 0:
             yield lambda n=1: None
             return
-        done = 0
+        done = drawn = 0
         started = last = time.monotonic()
 
         def draw(final: bool = False) -> None:
+            nonlocal drawn
+            if final and drawn == done:
+                self.stream.write("\n")
+                self.stream.flush()
+                return
+            drawn = done
             filled = WIDTH * done // total
             elapsed = time.monotonic() - started
             bar = "#" * filled + "-" * (WIDTH - filled)
