@@ -4,7 +4,12 @@ Turtle and TriG are written here rather than by a library so that the layout is 
 one block per subject, `a` first, then rdfs:label, then the other predicates by prefixed name,
 objects sorted; literals exactly as the curator wrote them. JSON-LD is compacted with the project's
 context by our own writer (kg.export.jsonld). Output is assembled from per-unit pieces
-(kg.export.pieces), which the build can keep from one run to the next.
+(kg.export.pieces), which the build can keep from one run to the next:
+
+    pieces = [piece(unit_quads, context=context) for unit_quads in units]   # or piece_from_nquads(bytes)
+    assemble(pieces, "ttl", context=context) == serialize(all_quads, "ttl", context=context)
+    write(pieces, "nq", stream)            # the same bytes, streamed
+    [p.only("ttl") for p in pieces]        # just the parts assembling Turtle reads (NEEDS)
 """
 
 from __future__ import annotations
@@ -16,10 +21,11 @@ from typing import Iterable
 
 import pyoxigraph as ox
 
-from .pieces import FORMAT_NAMES, NEEDS, Graphs, Piece, Subjects, assemble, chunks, piece, piece_from_nquads, write
+from .pieces import (FORMAT_NAMES, NEEDS, Graphs, Piece, Subjects, assemble, chunks, layout, piece,
+                     piece_from_nquads, write)
 
-__all__ = ["FORMATS", "Format", "Graphs", "NEEDS", "Piece", "Subjects", "assemble", "canonical", "chunks", "piece", "piece_from_nquads",
-           "read_context", "serialize", "write"]
+__all__ = ["FORMATS", "Format", "Graphs", "NEEDS", "Piece", "Subjects", "assemble", "canonical", "chunks", "layout",
+           "piece", "piece_from_nquads", "read_context", "serialize", "write"]
 
 
 @dataclass(frozen=True)

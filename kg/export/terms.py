@@ -85,6 +85,3 @@ def literal(term: str) -> tuple[str, str | None, str | None]:
         return lexical, suffix[1:], None
     return lexical, None, suffix[3:-1]
 
-
-# One N-Quads line as pyoxigraph writes it: subject, predicate, object, optional graph name.
-NQUADS_LINE = re.compile(r'^(\S+) (\S+) ("(?:[^"\\]|\\.)*"(?:@\S+|\^\^<[^>]*>)?|\S+)(?: (\S+))? \.$', re.M)
