@@ -13,6 +13,7 @@ import pyoxigraph as ox
 import pytest
 
 from browser import AXE, Site, axe_violations, chromium, console_errors
+from kg import report
 from kg.build import build, stale, write
 from kg.coverage import Coverage, Line
 from kg.report.model import ArticleView, Span
@@ -29,10 +30,16 @@ PREFIX oa: <http://www.w3.org/ns/oa#>
 
 
 @pytest.fixture(scope="module")
-def out(tmp_path_factory) -> Path:
-    """A fresh build of the real project (with reasoning), written as kg build writes out/."""
+def built():
+    """A fresh build of the real project (with reasoning)."""
+    return build(ROOT)
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory, built) -> Path:
+    """The build written as kg build writes out/."""
     folder = tmp_path_factory.mktemp("out")
-    write(folder, build(ROOT).files)
+    write(folder, built.files)
     return folder
 
 
@@ -68,6 +75,25 @@ def test_report_is_in_the_build_and_self_contained(out):
         text = (out / name).read_text(encoding="utf-8")
         assert not re.search(r'(?:src|<link[^>]*href)="(?:https?:)?//', text), name
         assert "url(http" not in text, name
+
+
+def test_report_is_its_article_pages_and_its_shared_pages(built):
+    """What a build that keeps work between runs assembles equals the report kg build writes (and out/ holds)."""
+    site = {name: data for name, data in built.files.items() if name.startswith("report/")}
+    assert site == {f"report/{p.relative_to(ROOT / 'out/report').as_posix()}": p.read_bytes()
+                    for p in (ROOT / "out/report").rglob("*") if p.is_file()}
+    context = report.context(built.project, built.registry_inferred)
+    (article,), (unit,) = built.articles, built.units
+    page, piece = report.article_report(article, unit.asserted, unit.inferred, context)
+    assert report.article_path(SLUG) == f"report/articles/{SLUG}.html"
+    assert page == site[f"report/articles/{SLUG}.html"] == report.render_article(article, unit.asserted,
+                                                                                  unit.inferred, context)
+    shared = report.render_shared(context, [piece], ontology=report.ontology_page(built.project.ontology),
+                                  quads=built.quad_count, conforms=built.report.conforms,
+                                  findings=len(built.report.findings))
+    assert {**shared, report.article_path(SLUG): page} == site
+    assert all(slugs == {SLUG} or not slugs for slugs in report.dependencies(context, [piece]).values())
+    assert report.dependencies(context, [piece])["report/entities/mikhail-mishustin.html"] == {SLUG}
 
 
 def test_same_bytes_whatever_the_hash_seed(tmp_path):

@@ -2,18 +2,22 @@
 
 pyLODE sees only the ontology's own terms: the code lists (SKOS concept schemes) would otherwise be taken
 for ontologies themselves and one of them would title the page.
+
+The page is a function of the ontology's triples only (`key` names them): `document` keeps the last few pages
+it made in memory, and a build can keep the page on disk under `key` and skip pyLODE (a second or more) when
+the ontology did not change.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 
 import pyoxigraph as ox
 import rdflib
 
-from kg.build import ONTOLOGY_GRAPH, Build
-from kg.namespaces import RDF, SKOS
+from kg.namespaces import GRAPH, RDF, SKOS
 
 _CODE_TYPES = {SKOS + "Concept", SKOS + "ConceptScheme"}
 
@@ -24,11 +28,35 @@ _SEPARATOR = r'\s*<span class="cardinality">(?:or|and)</span>\s*'
 _RUN = re.compile(f"{_MEMBER}(?:{_SEPARATOR}{_MEMBER})+")
 
 
-def ontology_triples(build: Build) -> list[ox.Triple]:
-    graph = ox.NamedNode(ONTOLOGY_GRAPH)
-    quads = [q for q in build.quads if q.graph_name == graph]
-    codes = {q.subject for q in quads if q.predicate.value == RDF + "type" and q.object.value in _CODE_TYPES}
-    return [ox.Triple(q.subject, q.predicate, q.object) for q in quads if q.subject not in codes]
+_GRAPH = ox.NamedNode(GRAPH + "ontology")  # kg.build.ONTOLOGY_GRAPH
+
+
+def _ontology(triples) -> tuple[ox.Triple, ...]:
+    """The ontology's triples (from any number of sources), each once, in the order of the build's dataset."""
+    quads = sorted({ox.Quad(t.subject, t.predicate, t.object, _GRAPH) for t in triples}, key=str)
+    return tuple(ox.Triple(q.subject, q.predicate, q.object) for q in quads)
+
+
+def ontology_triples(triples) -> list[ox.Triple]:
+    """What pyLODE is shown: the ontology without its code lists."""
+    ontology = _ontology(triples)
+    codes = {t.subject for t in ontology if t.predicate.value == RDF + "type" and t.object.value in _CODE_TYPES}
+    return [t for t in ontology if t.subject not in codes]
+
+
+def key(triples) -> str:
+    """SHA-256 of the ontology's triples (N-Triples, sorted): equal keys, equal pages."""
+    return _key(_ontology(triples))
+
+
+def _key(ontology: tuple[ox.Triple, ...]) -> str:
+    digest = hashlib.sha256()
+    for t in ontology:
+        digest.update(f"{t} .\n".encode("utf-8"))
+    return digest.hexdigest()
+
+
+_PAGES: dict[str, bytes] = {}  # key -> page, the last few made in this process
 
 
 def _sort_members(match: re.Match) -> str:
@@ -63,11 +91,22 @@ def _import_pylode():
     return OntPub
 
 
-def document(build: Build) -> bytes:
+def document(triples) -> bytes:
+    """The page, from the ontology's triples (e.g. those of every kg.curation.Source in project.ontology)."""
+    ontology = _ontology(triples)
+    name = _key(ontology)
+    if name not in _PAGES:
+        while len(_PAGES) >= 4:
+            _PAGES.pop(next(iter(_PAGES)))
+        _PAGES[name] = _make(ontology)
+    return _PAGES[name]
+
+
+def _make(triples: tuple[ox.Triple, ...]) -> bytes:
     from kg.rdf import to_rdflib
 
     OntPub = _import_pylode()
-    graph = to_rdflib(ontology_triples(build), rdflib.Graph())
+    graph = to_rdflib(ontology_triples(triples), rdflib.Graph())
     html = OntPub(ontology=graph).make_html()
     html = _unique_ids(_RUN.sub(_sort_members, html))
     html = html.replace("<html>", '<html lang="en">', 1)

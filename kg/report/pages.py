@@ -8,7 +8,11 @@ from importlib import resources
 import pyoxigraph as ox
 
 from kg.namespaces import KG, XSD
-from kg.report.model import DERIVED, KIND_NAMES, LABEL, NOTE, TYPE, ArticleView, Model, Span
+from kg.report.model import DERIVED, KIND_NAMES, LABEL, NOTE, TYPE, ArticleView, Lit, Model, Span, ntriples, value
+
+# The picture's caption when it shows every entity (kg.report.picture says when it does not).
+CAPTION = """People, states, meetings, visits, forums and agreements, and how they connect.
+Each shape links to its page."""
 
 DATA_FILES = ("kg.ttl", "kg.jsonld", "kg.nt", "kg.nq", "kg.trig")
 _HIDDEN = {TYPE, LABEL, DERIVED, NOTE}
@@ -54,19 +58,19 @@ def a(href: str, text: str, **data: str) -> str:
     return f'<a href="{escape(href)}"{attributes}>{escape(text)}</a>'
 
 
-def term(model: Model, value: ox.Term, up: str) -> str:
-    """A value as HTML: a link to its page, a label, or a literal."""
-    if isinstance(value, ox.Literal):
-        text = escape(value.value)
-        if value.datatype.value in (XSD + "date", XSD + "gYearMonth", XSD + "gYear", XSD + "duration"):
-            return f"<time>{text}</time>" if value.datatype.value != XSD + "duration" else f"<code>{text}</code>"
+def term(model: Model, node, up: str) -> str:
+    """A node or value (an IRI, ox.BlankNode or Lit) as HTML: a link to its page, a label, or a literal."""
+    if isinstance(node, Lit):
+        text = escape(node.value)
+        if node.datatype in (XSD + "date", XSD + "gYearMonth", XSD + "gYear", XSD + "duration"):
+            return f"<time>{text}</time>" if node.datatype != XSD + "duration" else f"<code>{text}</code>"
         return text
-    if isinstance(value, ox.BlankNode):
+    if isinstance(node, ox.BlankNode):
         return "<i>(blank node)</i>"
-    page_path = model.page(value.value)
+    page_path = model.page(node)
     if page_path:
-        return a(up + page_path, model.label(value), iri=value.value)
-    return f'<span data-iri="{escape(value.value)}">{escape(model.label(value))}</span>'
+        return a(up + page_path, model.label(node), iri=node)
+    return f'<span data-iri="{escape(node)}">{escape(model.label(node))}</span>'
 
 
 def span_href(span: Span, up: str) -> str:
@@ -88,15 +92,13 @@ def class_names(model: Model, iri: str) -> str:
 # ---------------------------------------------------------------- index
 
 
-def index(model: Model, picture: str) -> bytes:
+def index(model: Model, picture: str, caption: str = CAPTION) -> bytes:
     rows = []
-    for view in model.articles:
-        c = view.coverage
-        facts = len({f for s in view.spans for f in s.facts})
+    for row in model.articles:
         rows.append(
-            f"<tr><td>{a(f'articles/{view.slug}.html', view.title)}</td><td>{len(view.spans)}</td><td>{facts}</td>"
-            f"<td>{c.covered}/{len(c.lines)} ({c.percent:.0f} %)</td>"
-            f"<td>{sum(1 for line in c.lines if line.excluded)}</td></tr>"
+            f"<tr><td>{a(f'articles/{row.slug}.html', row.title)}</td><td>{row.spans}</td><td>{row.facts}</td>"
+            f"<td>{row.covered}/{row.sentences} ({row.percent:.0f} %)</td>"
+            f"<td>{row.excluded}</td></tr>"
         )
     counts: dict[str, int] = {}
     for iri in model.entities:
@@ -147,8 +149,7 @@ def index(model: Model, picture: str) -> bytes:
 <section id="picture" aria-labelledby="picture-h">
 <h2 id="picture-h">Who met whom, what was signed</h2>
 <figure>
-{picture}<figcaption>People, states, meetings, visits, forums and agreements, and how they connect.
-Each shape links to its page.</figcaption>
+{picture}<figcaption>{escape(caption, quote=False)}</figcaption>
 </figure>
 </section>
 <section id="entities" aria-labelledby="entities-h">
@@ -238,7 +239,7 @@ def article(model: Model, view: ArticleView) -> bytes:
     evidence = []
     for span in view.spans:
         facts = "".join(
-            f'<li data-fact="{escape(f)}">{term(model, ox.NamedNode(f), "../")} '
+            f'<li data-fact="{escape(f)}">{term(model, f, "../")} '
             f'<span class="tag k-{model.kind(f)}">{escape(model.kind(f))}</span></li>'
             for f in span.facts
         )
@@ -280,16 +281,17 @@ reason ({c.percent:.0f} %). Select highlighted words to see the facts they back.
 def _rows(model: Model, statements, iri: str, up: str) -> str:
     rows = []
     for st in statements:
-        outgoing = st.subject.value == iri
-        other = st.object if outgoing else st.subject
-        fact = st.subject.value if st.subject.value in model.evidence else getattr(st.object, "value", None)
-        spans = model.evidence.get(fact, ()) if not st.inferred else ()
-        prop = model.label(st.predicate)
+        subject, predicate, object_, inferred = st
+        outgoing = subject == iri
+        other = object_ if outgoing else subject
+        fact = value(subject) if value(subject) in model.evidence else value(object_)
+        spans = model.evidence.get(fact, ()) if not inferred else ()
+        prop = model.label(predicate)
         phrase = prop if outgoing else f"is {prop} of"
-        backing = '<span class="muted">inferred</span>' if st.inferred else quotes(model, spans, up)
+        backing = '<span class="muted">inferred</span>' if inferred else quotes(model, spans, up)
         direction = "out" if outgoing else "in"
         rows.append(
-            f'<tr data-p="{escape(st.predicate.value)}" data-dir="{direction}">'
+            f'<tr data-p="{escape(predicate)}" data-dir="{direction}">'
             f'<th scope="row">{escape(phrase)}</th><td>{term(model, other, up)}</td><td>{backing}</td></tr>'
         )
     return "".join(rows)
@@ -299,18 +301,17 @@ def entity(model: Model, iri: str) -> bytes:
     up = "../"
     label = model.label(iri)
 
-    def about(index):
-        chosen = [st for st in index.get(iri, ()) if st.predicate.value not in _HIDDEN]
-        return sorted(chosen, key=lambda st: (st.subject.value != iri, model.label(st.predicate),
-                                             st.predicate.value, model.label(st.object), str(st.object),
-                                             st.subject.value))
+    def ordered(statements):
+        chosen = [st for st in statements if st[1] not in _HIDDEN]
+        return sorted(chosen, key=lambda st: (st[0] != iri, model.label(st[1]), st[1], model.label(st[2]),
+                                             ntriples(st[2]), value(st[0])))
 
-    asserted = about(model.asserted_about)
-    known = model.asserted_keys
-    inferred = [st for st in about(model.inferred_about)
-                if st.predicate.value.startswith(KG) and (st.subject, st.predicate, st.object) not in known]
-    notes = sorted(st.object.value for st in model.asserted_about.get(iri, ())
-                   if st.subject.value == iri and st.predicate.value == NOTE)
+    all_asserted, all_inferred = model.about(iri)
+    asserted = ordered(all_asserted)
+    known = {st[:3] for st in all_asserted}
+    inferred = [st for st in ordered(all_inferred)
+                if st[1].startswith(KG) and st[:3] not in known]
+    notes = sorted(value(o) for s, p, o, _ in all_asserted if s == iri and p == NOTE)
     spans = model.evidence.get(iri, ())
     head = '<tr><th scope="col">Relation</th><th scope="col">Value</th><th scope="col">Evidence</th></tr>'
     sections = [f"""<h1>{escape(label)}</h1>

