@@ -6,20 +6,22 @@ grounded and reasoned over. Nothing is written unless every step succeeds.
 
 from __future__ import annotations
 
+import io
 import multiprocessing
 import os
 import tempfile
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import IO, Callable
 
 import pyoxigraph as ox
 
 from kg.curation import (REGISTRY_FILE, Article, Label, Project, blank_node_problems, label_conflicts, labels_of,
                          parse_turtle, read_article, read_shared, terms_problems)
 from kg.errors import CheckFailed, KgError, Problem
-from kg.export import FORMATS, Piece, read_context
-from kg.export import assemble as assemble_pieces
+from kg.export import FORMATS, NEEDS, Piece, read_context
+from kg.export import write as write_pieces
 from kg.export import piece as make_piece
 from kg.export import piece_from_nquads
 from kg.ground import Grounded, ground
@@ -49,8 +51,8 @@ class ArticleUnit:
     labels: tuple[Label, ...]
     asserted: bytes  # N-Quads of the article's graph (grounded)
     inferred: bytes | None  # N-Quads of the article's inferred graph; None until reasoned over
-    piece: Piece | None = None  # its share of every output file (kg.export.pieces), once rendered
-    piece_reasoned: bool = False  # whether `piece` holds the inferred graph
+    piece: Piece | None = None  # its share of every output file (kg.export.pieces); None when kept in the cache
+    piece_key: str | None = None  # key of the rendered piece (unit key + reasoned or not); None until rendered
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class Build:
     files: dict[str, bytes]  # file name in out/ -> content
     reused: tuple[str, ...] = ()  # slugs of the articles taken from the unit cache
     keys: dict[str, str] = field(default_factory=dict)  # named graph -> key that changes with its content
+    quad_total: int = 0
 
 
     @property
@@ -71,7 +74,7 @@ class Build:
 
     @property
     def quad_count(self) -> int:
-        return self.files[f"{OUTPUT_STEM}.nq"].count(b"\n")
+        return self.quad_total
 
     @property
     def graph_count(self) -> int:
@@ -272,16 +275,13 @@ def build(root: Path, *, reason: bool = True, site: bool = True, cache: bool = T
         keys[article_graph(unit.slug)] = corpus.keys[unit.slug]
         if unit.inferred:
             keys[inferred_graph(article_graph(unit.slug))] = corpus.keys[unit.slug]
-    result = Build(project, units, registry_inferred, report, {}, corpus.reused, keys)
     units = _render_pieces(corpus, units, reason=reason, context=context, progress=progress)
     shared = _shared_pieces(corpus, registry_inferred, reason=reason, context=context)
-    pieces = [*shared, *(u.piece for u in units)]
-    with progress.step("writing", len(FORMATS)) as advance:
-        files = {}
-        for name, f in FORMATS.items():
-            files[f"{OUTPUT_STEM}{f.extension}"] = assemble_pieces(pieces, name, context=context)
-            advance()
-    result = replace(result, units=units, files=files)
+    files = {f"{OUTPUT_STEM}{f.extension}": Output(_writer(corpus, shared, units, name, context))
+             for name, f in FORMATS.items()}
+    quads = sum(b.count(b"\n") for p in shared for b in p.nq.blocks)
+    quads += sum(u.asserted.count(b"\n") + (u.inferred or b"").count(b"\n") for u in units)
+    result = Build(project, units, registry_inferred, report, files, corpus.reused, keys, quads)
     if not site:
         return result
     from kg.report import render
@@ -292,27 +292,79 @@ def build(root: Path, *, reason: bool = True, site: bool = True, cache: bool = T
     return replace(result, files={**files, **site_files})
 
 
+class Output:
+    """An output file too large to hold in memory: written by streaming, compared by content.
+
+    `write_to(stream)` writes it; `read()` returns its bytes (for tests and small corpora)."""
+
+    def __init__(self, writer: Callable[[IO[bytes]], None]):
+        self._writer = writer
+
+    def write_to(self, stream: IO[bytes]) -> None:
+        self._writer(stream)
+
+    def read(self) -> bytes:
+        buffer = io.BytesIO()
+        self.write_to(buffer)
+        return buffer.getvalue()
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, (Output, bytes)):
+            return self.read() == (other.read() if isinstance(other, Output) else other)
+        return NotImplemented
+
+    __hash__ = None
+
+
+def _writer(corpus: Corpus, shared: list[Piece], units: tuple[ArticleUnit, ...], format: str, context: dict):
+    """Stream one format from the pieces: held in memory, or loaded one format's parts at a time from the
+    unit cache, so at most one format's parts are in memory at once."""
+    parts = NEEDS[format]
+
+    def load(unit: ArticleUnit) -> Piece:
+        if unit.piece is not None:
+            return unit.piece
+        loaded = {part: corpus.cache.get_part(unit.slug, part, unit.piece_key) for part in parts}
+        if any(v is None for v in loaded.values()):  # removed from under us: render it again
+            return piece_from_nquads(unit.asserted + (unit.inferred or b""), context=context, formats=(format,))
+        return Piece(**loaded)
+
+    def write_to(stream: IO[bytes]) -> None:
+        write_pieces([*shared, *(load(u) for u in units)], format, stream, context=context)
+
+    return write_to
+
+
 _CONTEXT: dict | None = None  # set before the worker pool forks; read by _piece
+_CACHE: Cache | None = None
 
 
-def _piece(unit: ArticleUnit) -> Piece:
-    return piece_from_nquads(unit.asserted + (unit.inferred or b""), context=_CONTEXT)
+def _piece(job: tuple[ArticleUnit, str]) -> Piece | None:
+    """Render one unit's piece; with a cache, keep each format's part there and return nothing."""
+    unit, key = job
+    made = piece_from_nquads(unit.asserted + (unit.inferred or b""), context=_CONTEXT)
+    if _CACHE is None or not _CACHE.enabled or made.blank:
+        return made
+    for part in ("nq", "trig", "nt", "ttl", "jsonld"):
+        _CACHE.put_part(unit.slug, part, key, getattr(made, part))
+    return None
 
 
 def _render_pieces(corpus: Corpus, units: tuple[ArticleUnit, ...], *, reason: bool, context: dict,
                    progress: Progress) -> tuple[ArticleUnit, ...]:
     """Every unit with its piece of the outputs; rendered (on every core) only where the cache has none."""
-    global _CONTEXT
-    todo = [u for u in units if u.piece is None or u.piece_reasoned != reason]
-    _CONTEXT = context
+    global _CONTEXT, _CACHE
+    keys = {u.slug: f"{corpus.keys[u.slug]}-{'reasoned' if reason else 'asserted'}" for u in units}
+    todo = [u for u in units if u.piece_key != keys[u.slug] or (u.piece is None and not corpus.cache.enabled)]
+    _CONTEXT, _CACHE = context, corpus.cache
     try:
-        rendered = _map(_piece, todo, progress=progress, label="rendering")
+        rendered = _map(_piece, [(u, keys[u.slug]) for u in todo], progress=progress, label="rendering")
     finally:
-        _CONTEXT = None
+        _CONTEXT = _CACHE = None
     done = {}
     for unit, made in zip(todo, rendered):
-        done[unit.slug] = replace(unit, piece=made, piece_reasoned=reason)
-        if reason or unit.inferred is None:  # never cache a piece that drops a known inferred graph
+        done[unit.slug] = replace(unit, piece=made, piece_key=keys[unit.slug])
+        if made is None and (reason or unit.inferred is None):  # never cache a unit without its inferred graph
             corpus.keep(done[unit.slug])
     return tuple(done.get(u.slug, u) for u in units)
 
@@ -419,27 +471,33 @@ def assemble(project: Project, units, registry_inferred: bytes = b"") -> tuple[o
         quads += _parse(unit.asserted) + _parse(unit.inferred)
     return tuple(sorted(set(quads), key=str))
 
-def write(out_dir: Path, files: dict[str, bytes]) -> list[str]:
+def write(out_dir: Path, files: dict[str, bytes | Output]) -> list[str]:
     """Write each file atomically (temp file in the same folder, then rename); return changed names.
 
-    Names may hold sub-folders ("report/index.html"); every file is staged before any is renamed."""
+    Names may hold sub-folders ("report/index.html"); every file is staged before any is renamed. A file
+    whose content is already there is left alone (its modification time too)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    changed = stale(out_dir, files)
-    staged = []
+    changed, staged = [], []
     try:
-        for name in changed:
-            target = out_dir / name
+        for name in sorted(files):
+            data, target = files[name], out_dir / name
+            if not isinstance(data, Output) and target.is_file() and target.read_bytes() == data:
+                continue
             target.parent.mkdir(parents=True, exist_ok=True)
             handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
             staged.append((temp, target))
             os.fchmod(handle, 0o666 & ~_umask())
             with os.fdopen(handle, "wb") as stream:
-                stream.write(files[name])
+                data.write_to(stream) if isinstance(data, Output) else stream.write(data)
                 stream.flush()
+                if isinstance(data, Output) and target.is_file() and _same(temp, target):
+                    continue
                 os.fsync(stream.fileno())
+            changed.append(name)
         for temp, target in staged:
-            os.replace(temp, target)
+            if target.relative_to(out_dir).as_posix() in changed:
+                os.replace(temp, target)
         for name in orphans(out_dir, files):
             (out_dir / name).unlink()
             changed.append(name)
@@ -450,16 +508,63 @@ def write(out_dir: Path, files: dict[str, bytes]) -> list[str]:
     return changed
 
 
+def _same(first: str | Path, second: str | Path) -> bool:
+    if os.path.getsize(first) != os.path.getsize(second):
+        return False
+    with open(first, "rb") as a, open(second, "rb") as b:
+        while True:
+            chunk = a.read(1 << 20)
+            if chunk != b.read(1 << 20):
+                return False
+            if not chunk:
+                return True
+
+
+class _Comparison:
+    """A write-only stream that compares what is written with a file, without keeping either."""
+
+    def __init__(self, path: Path):
+        self.file = path.open("rb")
+        self.equal = True
+
+    def write(self, data: bytes) -> int:
+        if self.equal and self.file.read(len(data)) != data:
+            self.equal = False
+        return len(data)
+
+    def writelines(self, lines) -> None:
+        for line in lines:
+            self.write(line)
+
+    def close(self) -> bool:
+        equal = self.equal and self.file.read(1) == b""
+        self.file.close()
+        return equal
+
+
+def _unchanged(path: Path, data: bytes | Output) -> bool:
+    if not path.is_file():
+        return False
+    if not isinstance(data, Output):
+        return path.read_bytes() == data
+    comparison = _Comparison(path)
+    try:
+        data.write_to(comparison)
+    finally:
+        equal = comparison.close()
+    return equal
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
 
 
-def stale(out_dir: Path, files: dict[str, bytes]) -> list[str]:
+def stale(out_dir: Path, files: dict[str, bytes | Output]) -> list[str]:
     """Names of files in out/ that differ from (or are missing compared to) a fresh build."""
     out_dir = Path(out_dir)
-    return sorted(n for n, data in files.items() if not (out_dir / n).is_file() or (out_dir / n).read_bytes() != data)
+    return sorted(n for n, data in files.items() if not _unchanged(out_dir / n, data))
 
 
 def orphans(out_dir: Path, files: dict[str, bytes]) -> list[str]:

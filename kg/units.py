@@ -132,11 +132,27 @@ class Cache:
         if self.enabled:
             _atomic_pickle(self._path(name), (key, value))
 
+    def _part_path(self, name: str, part: str) -> Path:
+        return self.dir / "parts" / part / f"{name}.pickle"
+
+    def put_part(self, name: str, part: str, key: str, value) -> None:
+        """A part of a unit's result kept apart (each output format's share), to be loaded on its own."""
+        if self.enabled:
+            _atomic_pickle(self._part_path(name, part), (key, value))
+
+    def get_part(self, name: str, part: str, key: str):
+        try:
+            with self._part_path(name, part).open("rb") as stream:
+                stored_key, value = pickle.load(stream)
+        except Exception:
+            return None
+        return value if stored_key == key else None
+
     def prune(self, keep: set[str]) -> None:
         """Remove entries of units that no longer exist (a deleted or renamed article)."""
         if not self.enabled or not self.dir.is_dir():
             return
-        for path in self.dir.glob("*.pickle"):
+        for path in [*self.dir.glob("*.pickle"), *self.dir.glob("parts/*/*.pickle")]:
             if path.stem not in keep and path.name != Fingerprints.FILE:
                 path.unlink(missing_ok=True)
 

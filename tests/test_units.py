@@ -60,7 +60,7 @@ def test_changing_the_ontology_invalidates_every_article(corpus, tmp_path):
     after = build(folder, site=False)
     assert after.reused == ()
     assert after.files == _clean(folder).files
-    assert b"kg ontology, changed" in after.files["kg.ttl"]
+    assert b"kg ontology, changed" in after.files["kg.ttl"].read()
 
 
 def test_removed_article_leaves_the_output_and_the_cache(corpus, tmp_path):
@@ -73,7 +73,7 @@ def test_removed_article_leaves_the_output_and_the_cache(corpus, tmp_path):
     assert gone not in {u.slug for u in after.units}
     assert not (folder / CACHE_DIR / f"{gone}.pickle").exists()
     assert after.files == _clean(folder).files
-    assert gone.encode() not in after.files["kg.nq"]
+    assert gone.encode() not in after.files["kg.nq"].read()
 
 
 def test_a_damaged_cache_entry_is_recomputed(corpus, tmp_path):

@@ -104,7 +104,7 @@ def export(project: Path, format_: str, output: Path | None, no_reason: bool):
     result = run(project, reason=not no_reason, site=False)
     data = result.files[f"kg{FORMATS[format_].extension}"]
     if output is None:
-        sys.stdout.buffer.write(data)
+        data.write_to(sys.stdout.buffer)
     else:
         write(output.parent, {output.name: data})
 
