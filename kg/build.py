@@ -12,6 +12,7 @@ import os
 import tempfile
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import IO, Callable
 
@@ -53,6 +54,8 @@ class ArticleUnit:
     inferred: bytes | None  # N-Quads of the article's inferred graph; None until reasoned over
     piece: Piece | None = None  # its share of every output file (kg.export.pieces); None when kept in the cache
     piece_key: str | None = None  # key of the rendered piece (unit key + reasoned or not); None until rendered
+    report: object = None  # its piece of the report's shared pages (kg.report.Piece), with the piece
+    page: bytes | None = None  # its report page; None when kept in the cache
 
 
 @dataclass(frozen=True)
@@ -275,7 +278,7 @@ def build(root: Path, *, reason: bool = True, site: bool = True, cache: bool = T
         keys[article_graph(unit.slug)] = corpus.keys[unit.slug]
         if unit.inferred:
             keys[inferred_graph(article_graph(unit.slug))] = corpus.keys[unit.slug]
-    units = _render_pieces(corpus, units, reason=reason, context=context, progress=progress)
+    units = _render_pieces(corpus, units, registry_inferred, reason=reason, context=context, progress=progress)
     shared = _shared_pieces(corpus, registry_inferred, reason=reason, context=context)
     files = {f"{OUTPUT_STEM}{f.extension}": Output(_writer(corpus, shared, units, name, context))
              for name, f in FORMATS.items()}
@@ -284,12 +287,49 @@ def build(root: Path, *, reason: bool = True, site: bool = True, cache: bool = T
     result = Build(project, units, registry_inferred, report, files, corpus.reused, keys, quads)
     if not site:
         return result
-    from kg.report import render
-
     with progress.step("report", 1) as advance:
-        site_files = render(replace(result, project=replace(project, articles=result.articles)))
+        site_files = _site(corpus, units, registry_inferred, report, quads)
         advance()
     return replace(result, files={**files, **site_files})
+
+
+def _site(corpus: Corpus, units: tuple[ArticleUnit, ...], registry_inferred: bytes, report: Report,
+          quads: int) -> dict[str, bytes | Output]:
+    """The evidence report (kg.report): article pages and pieces from the units, the rest made here.
+    Pages are rendered (or loaded from the cache) only when written or compared."""
+    from kg import report as site
+    from kg.report import pages
+
+    project = corpus.project
+    shared = site.Shared(site.context(project, registry_inferred), [u.report for u in units], quads=quads,
+                         conforms=report.conforms, findings=len(report.findings))
+    ontology = corpus.cache.get("_ontology_page", corpus.shared_key)
+    if ontology is None:
+        ontology = site.ontology_page(project.ontology)
+        corpus.cache.put("_ontology_page", corpus.shared_key, ontology)
+    files: dict[str, bytes | Output] = {
+        f"{site.REPORT_DIR}/index.html": shared.index(),
+        f"{site.REPORT_DIR}/style.css": pages.asset("style.css").encode("utf-8"),
+        f"{site.REPORT_DIR}/ontology.html": ontology,
+    }
+    model = shared.model
+    for iri in shared.entities():
+        files[f"{site.REPORT_DIR}/{model.page(iri)}"] = Output(
+            lambda stream, iri=iri: stream.write(pages.entity(model, iri)), small=True)
+    for unit in units:
+        files[site.article_path(unit.slug)] = Output(partial(_page, corpus, unit), small=True)
+    return dict(sorted(files.items()))
+
+
+def _page(corpus: Corpus, unit: ArticleUnit, stream: IO[bytes]) -> None:
+    page = unit.page if unit.page is not None else corpus.cache.get_part(unit.slug, "page", unit.piece_key)
+    if page is None:  # removed from under us: render it again
+        from kg import report as site
+
+        project = corpus.project
+        context = site.context(project, corpus.cache.get(_REGISTRY, corpus.shared_key) or b"")
+        page = site.render_article(read_article(project.root, unit.folder), unit.asserted, unit.inferred, context)
+    stream.write(page)
 
 
 class Output:
@@ -297,8 +337,9 @@ class Output:
 
     `write_to(stream)` writes it; `read()` returns its bytes (for tests and small corpora)."""
 
-    def __init__(self, writer: Callable[[IO[bytes]], None]):
+    def __init__(self, writer: Callable[[IO[bytes]], None], *, small: bool = False):
         self._writer = writer
+        self.small = small  # small enough to read whole (a page): compared in memory, not staged
 
     def write_to(self, stream: IO[bytes]) -> None:
         self._writer(stream)
@@ -337,33 +378,43 @@ def _writer(corpus: Corpus, shared: list[Piece], units: tuple[ArticleUnit, ...],
 
 _CONTEXT: dict | None = None  # set before the worker pool forks; read by _piece
 _CACHE: Cache | None = None
+_REPORT_CONTEXT = None
+_ROOT: Path | None = None
 
 
-def _piece(job: tuple[ArticleUnit, str]) -> Piece | None:
-    """Render one unit's piece; with a cache, keep each format's part there and return nothing."""
+def _piece(job: tuple[ArticleUnit, str]) -> tuple[Piece | None, object, bytes | None]:
+    """Render one unit's piece of the outputs, and its report page and piece; with a cache, keep the
+    output formats' parts and the page there and return only the report piece."""
+    from kg import report as site
+
     unit, key = job
     made = piece_from_nquads(unit.asserted + (unit.inferred or b""), context=_CONTEXT)
+    page, part = site.article_report(read_article(_ROOT, unit.folder), unit.asserted, unit.inferred, _REPORT_CONTEXT)
     if _CACHE is None or not _CACHE.enabled or made.blank:
-        return made
-    for part in ("nq", "trig", "nt", "ttl", "jsonld"):
-        _CACHE.put_part(unit.slug, part, key, getattr(made, part))
-    return None
+        return made, part, page
+    for name in ("nq", "trig", "nt", "ttl", "jsonld"):
+        _CACHE.put_part(unit.slug, name, key, getattr(made, name))
+    _CACHE.put_part(unit.slug, "page", key, page)
+    return None, part, None
 
 
-def _render_pieces(corpus: Corpus, units: tuple[ArticleUnit, ...], *, reason: bool, context: dict,
-                   progress: Progress) -> tuple[ArticleUnit, ...]:
+def _render_pieces(corpus: Corpus, units: tuple[ArticleUnit, ...], registry_inferred: bytes, *, reason: bool,
+                   context: dict, progress: Progress) -> tuple[ArticleUnit, ...]:
     """Every unit with its piece of the outputs; rendered (on every core) only where the cache has none."""
-    global _CONTEXT, _CACHE
+    global _CONTEXT, _CACHE, _REPORT_CONTEXT, _ROOT
+    from kg import report as site
+
     keys = {u.slug: f"{corpus.keys[u.slug]}-{'reasoned' if reason else 'asserted'}" for u in units}
     todo = [u for u in units if u.piece_key != keys[u.slug] or (u.piece is None and not corpus.cache.enabled)]
-    _CONTEXT, _CACHE = context, corpus.cache
+    _CONTEXT, _CACHE, _ROOT = context, corpus.cache, corpus.project.root
+    _REPORT_CONTEXT = site.context(corpus.project, registry_inferred) if todo else None
     try:
         rendered = _map(_piece, [(u, keys[u.slug]) for u in todo], progress=progress, label="rendering")
     finally:
-        _CONTEXT = _CACHE = None
+        _CONTEXT = _CACHE = _REPORT_CONTEXT = _ROOT = None
     done = {}
-    for unit, made in zip(todo, rendered):
-        done[unit.slug] = replace(unit, piece=made, piece_key=keys[unit.slug])
+    for unit, (made, part, page) in zip(todo, rendered):
+        done[unit.slug] = replace(unit, piece=made, piece_key=keys[unit.slug], report=part, page=page)
         if made is None and (reason or unit.inferred is None):  # never cache a unit without its inferred graph
             corpus.keep(done[unit.slug])
     return tuple(done.get(u.slug, u) for u in units)
@@ -482,6 +533,8 @@ def write(out_dir: Path, files: dict[str, bytes | Output]) -> list[str]:
     try:
         for name in sorted(files):
             data, target = files[name], out_dir / name
+            if isinstance(data, Output) and data.small:
+                data = data.read()
             if not isinstance(data, Output) and target.is_file() and target.read_bytes() == data:
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -493,8 +546,9 @@ def write(out_dir: Path, files: dict[str, bytes | Output]) -> list[str]:
                 stream.flush()
                 if isinstance(data, Output) and target.is_file() and _same(temp, target):
                     continue
-                os.fsync(stream.fileno())
             changed.append(name)
+        if changed:
+            os.sync()  # every staged file on disk before any rename (one sync, not one per file)
         for temp, target in staged:
             if target.relative_to(out_dir).as_posix() in changed:
                 os.replace(temp, target)
@@ -545,6 +599,8 @@ class _Comparison:
 def _unchanged(path: Path, data: bytes | Output) -> bool:
     if not path.is_file():
         return False
+    if isinstance(data, Output) and data.small:
+        data = data.read()
     if not isinstance(data, Output):
         return path.read_bytes() == data
     comparison = _Comparison(path)

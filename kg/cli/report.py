@@ -24,10 +24,11 @@ def report(project: Path, output: Path | None, no_reason: bool):
     from elsewhere; the same graph gives the same bytes. `kg build` writes it too.
     """
     from kg.build import OUT_DIR, build as run, write
-    from kg.report import REPORT_DIR, render
+    from kg.progress import Progress
+    from kg.report import REPORT_DIR
 
-    result = run(project, reason=not no_reason, site=False)
-    site = render(result)
+    result = run(project, reason=not no_reason, progress=Progress())
+    site = {name: data for name, data in result.files.items() if name.startswith(f"{REPORT_DIR}/")}
     target = output if output is not None else project / OUT_DIR / REPORT_DIR
     files = {name[len(REPORT_DIR) + 1:]: data for name, data in site.items()}
     changed = write(target, files)
