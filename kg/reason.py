@@ -1,9 +1,13 @@
-"""OWL reasoning with HermiT: what the ontology adds to one unit of asserted facts.
+"""OWL reasoning with HermiT: what the ontology adds to units of asserted facts, and whether they agree.
 
 `infer(asserted, ontology=...)` returns only new triples about individuals: their types (from the class
 hierarchy and from property domains and ranges) and property values (inverses, sub-properties, property
 chains such as kg:holdsOffice from kg:holder/kg:office). It raises `Inconsistent` with a one-line
 explanation when the facts contradict the ontology, and `KgError` when Java is missing.
+`infer_many(units, ontology=...)` is `[infer(u, ontology=...) for u in units]`, computed by a pool of
+long-lived JVMs (`infer_with_shared` also reasons once over facts every unit shares, such as the registry).
+`check_union(...)` says whether units that are each consistent are consistent together, without reasoning
+over their union.
 
 Why one article at a time is sound. kg's ontology uses class and property hierarchies, domains, ranges,
 inverses, property chains, functional properties and disjointness; it has no nominals (owl:oneOf,
@@ -12,20 +16,66 @@ owl:sameAs between articles. With those axioms an inference about an individual 
 from it through asserted property links, and every article is reasoned together with the whole registry
 (its only link to other articles), so an article's inferences are exactly those of the whole graph
 restricted to it. The one exception is inconsistency: two articles may give one registry entity
-disjoint types (or two values of a functional property). `check_consistent` on the union of everything,
-once per build, covers that.
+disjoint types (or two values of a functional property). `check_union`, once per build, covers that.
 
 How HermiT is run. owlready2 0.51 bundles HermiT (with its `-Y` option, which does infer property values
-including inverses and chains). We call that jar with the same command line as owlready2's
-`sync_reasoner_hermit`, but not through it, because its result handling loses what we need:
-it drops an inferred value whose inverse is asserted (reasoning.py, `_has_obj_triple_spo` on
+including inverses and chains) and the OWL API. kg/java/KgReasoner.java, compiled with javac against that
+jar on first use (into ~/.cache/kg/java/<hash>/, or $XDG_CACHE_HOME), runs HermiT exactly as its command
+line does (`-c -O -I -Y --ignoreUnsupportedDatatypes`), but in one JVM that reads the ontology once and then
+answers unit after unit; `workers` such JVMs (one per core by default) are fed in parallel, a few units
+per request. The JVMs run in private temporary directories that are always removed, with their output
+captured. We do not go through owlready2's `sync_reasoner_hermit`, because its result handling loses what
+we need: it drops an inferred value whose inverse is asserted (reasoning.py, `_has_obj_triple_spo` on
 `_inverse_storid`), so `kg:participatedIn` would never appear; HermiT prints each property value only
 under the most specific property (InstanceManager keeps known instances at the lowest role element), so
-values of super-properties such as org:holds need closing over the property hierarchy anyway; it leaks
-its temporary file when the ontology is inconsistent (the unlink is not in a `finally`); and it writes
-into an owlready2 World that we would only read back. Here the input goes to a private temporary
-directory that is always removed, the JVM runs there with its output captured, and HermiT's taxonomy and
-realisation are closed over the class and property hierarchies it reports.
+values of super-properties such as org:holds need closing over the property hierarchy anyway; and it
+writes into an owlready2 World that we would only read back. HermiT's taxonomy and realisation are closed
+over the class and property hierarchies it reports (`_entailed`, and the same code in Java).
+
+Three things make the server fast, and none changes an answer (the tests compare with HermiT's command
+line, one JVM per unit, which is still what runs when javac is missing):
+
+1. Components. A unit is reasoned over with only those connected components of the ontology's and the
+   shared facts' ABox (individuals linked by assertions) that it reaches, when the ontology has no nominal,
+   key, rule or universal role. A consistent ABox made of parts that share no individual has as models
+   the disjoint unions of models of its parts (every other OWL 2 axiom is kept by disjoint union), so a
+   part's entailments are those of the part alone; what the other components entail is the answer of the
+   ontology and shared facts alone (computed once per JVM, which also says they are consistent).
+2. Several units per HermiT run, their individuals renamed apart (per unit, including their copies of the
+   components they reach): the run is over the disjoint union of the units, so each unit's entailments are
+   read back from it by undoing the renaming. A run that is inconsistent is redone unit by unit.
+3. Chains to a fixpoint. HermiT realises a non-simple property (one with a chain below it) by adding two
+   axioms per individual and property, which made every unit ten times slower. When the ontology is in
+   the fragment F below and the unit has no anonymous individual, the chains are left out and their values
+   are asserted instead: composed from the values HermiT reports, added, HermiT run again until nothing
+   new is composed (usually the first run is final, since the chains are first applied to the asserted
+   values). F: classes are named or Boolean combinations of named classes (no existential, universal,
+   cardinality, nominal or self restriction), property axioms are hierarchies, inverses, domains, ranges,
+   (inverse) functionality, symmetry, transitivity and chains of two, no key or rule. In F no axiom makes
+   a property value or an equality out of a class, so the values and equalities of a consistent ABox are
+   the closure of the assertions under sub-properties, inverses, chains and functional merges, and that
+   closure is the same when the chains' values are asserted; the classes each individual must have (and
+   so consistency) follow from that closure alike.
+
+Whole-graph consistency at scale (`check_union`). Each unit is consistent with the ontology and the shared
+facts (its reasoning said so). Their union could still be inconsistent, but only through individuals that
+more than one of them mention. Let S be the individuals mentioned by the ontology, the shared facts or at
+least two units, and I the smallest superset of S closed under: the other end of a functional or
+inverse-functional property value or owl:sameAs of a member; the ends of a two-property chain whose middle
+is a member; a subject (with all its values) that has two values of a functional property one of which is a
+member. The check runs HermiT once on the ontology, the shared facts, and every asserted or inferred fact
+about a member of I (its types, data values, values among members, and per property and direction one value
+linking it to a non-member). For an ontology in F this is complete: in F, the values and equalities of the
+union are the closure described above, and every step of that closure that involves a non-member is a step
+within the one unit that mentions it (a step joining facts of two units needs an individual both mention,
+and the closure rules put everything a functional merge or a chain through a member touches in I); so every
+individual of the union that is not in I has exactly the constraints it had in its own, consistent, unit,
+and every member of I has in the check all the constraints it has in the union: its asserted and inferred
+types, the domains and ranges of its values (one value per property and direction gives them all), its data
+values, and its merges with other members. Nothing else ties classes of different individuals together in
+F, so the union is consistent if and only if the check is. For kg, I is the registry, the code lists and
+the individuals of an article other articles also mention, a few thousand facts for 10,000 articles. When
+the ontology is not in F (or a unit holds class or property axioms), the union itself is checked.
 
 Literals. HermiT accepts only the OWL 2 datatype map; xsd:date, xsd:gYearMonth, xsd:gYear, xsd:duration
 and friends make it fail. Such literals are never sent to it: each is replaced by a plain string that
@@ -37,14 +87,18 @@ contains a literal, and the input graphs are never modified.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
+import queue
 import re
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,10 +110,20 @@ from kg.namespaces import PREFIXES, prefixed
 
 JAVA_MISSING = "java not found: kg's reasoner (HermiT) needs Java 11+ on PATH; install a JRE or use --no-reason"
 
-# Short-lived JVM: C1 only, serial GC, no hsperfdata file in /tmp.
+# Short-lived JVM (HermiT's command line): C1 only, serial GC, no hsperfdata file in /tmp.
 JVM_OPTIONS = ("-Xmx2000M", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-XX:-UsePerfData",
                "-Dfile.encoding=UTF-8", "-Dsun.stdout.encoding=UTF-8", "-Dsun.stderr.encoding=UTF-8")
 HERMIT_MAIN = "org.semanticweb.HermiT.cli.CommandLine"
+
+# The reasoning server (kg/java/KgReasoner.java). C1 only here too: with C2, 300 synthetic articles took
+# 17 s of CPU instead of 9 (HermiT's code is too polymorphic for C2 to repay its compiling). VM messages go
+# to standard error, since standard output carries the answers.
+SERVER_SOURCE = Path(__file__).resolve().parent / "java" / "KgReasoner.java"
+SERVER_MAIN = "KgReasoner"
+SERVER_JVM_OPTIONS = ("-Xmx1500M", "-Xss8M", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-XX:-UsePerfData",
+                      "-XX:+DisplayVMOutputToStderr", "-Dfile.encoding=UTF-8", "-Dsun.stdout.encoding=UTF-8",
+                      "-Dsun.stderr.encoding=UTF-8")
+BATCH = 16  # units per request (and per HermiT run): amortises classifying the ontology
 
 _RDF_PLAIN_LITERAL = URIRef(str(RDF) + "PlainLiteral")
 _OWL_REAL = URIRef(str(OWL) + "real")
@@ -82,6 +146,7 @@ _TBOX_TYPES = frozenset([OWL.Class, RDFS.Class, OWL.ObjectProperty, OWL.Datatype
                          OWL.SymmetricProperty, OWL.AsymmetricProperty, OWL.ReflexiveProperty,
                          OWL.IrreflexiveProperty, OWL.AllDisjointClasses, OWL.AllDifferent])
 _BUILTIN = (str(OWL), str(RDF), str(RDFS), str(XSD))
+_INTERNAL = "internal:"  # HermiT's own names (anonymous individuals)
 
 Triple = tuple  # (subject, predicate, object) of rdflib terms
 
@@ -110,6 +175,352 @@ def infer(asserted: Graph, *, ontology: Graph) -> Graph:
 
     Raises Inconsistent (exit 1) naming the individuals and classes at fault, KgError (exit 2) when Java is
     missing, ReasonerFailed (exit 3) when HermiT fails otherwise."""
+    return infer_many([asserted], ontology=ontology, workers=1)[0]
+
+
+def infer_many(units: Sequence[Graph], *, ontology: Graph, shared: Graph | None = None,
+               workers: int | None = None, on_done: Callable[[int], None] | None = None) -> list[Graph]:
+    """`[infer(u, ontology=ontology) for u in units]`, by `workers` JVMs (default: one per core) at once.
+
+    With `shared` (facts every unit goes with, such as the registry), unit i's answer is what
+    `infer(units[i] + shared)` adds to `infer(shared)`; see `infer_with_shared` for the latter too.
+    Errors are those of the first unit in order that fails, exactly as `infer` would raise them.
+    `on_done(i)` is called (in this thread) as unit i is finished."""
+    return _infer_units(units, ontology=ontology, shared=shared, workers=workers, on_done=on_done)[1]
+
+
+def infer_with_shared(shared: Graph, units: Sequence[Graph], *, ontology: Graph, workers: int | None = None,
+                      on_done: Callable[[int], None] | None = None) -> tuple[Graph, list[Graph]]:
+    """`(infer(shared), [infer(u + shared) - infer(shared) for u in units])`, shared facts read once per JVM.
+
+    Raises as `infer(shared)` would when `shared` is inconsistent, else as `infer_many`."""
+    return _infer_units(units, ontology=ontology, shared=shared, workers=workers, on_done=on_done,
+                        explain_shared=True)
+
+
+def check_consistent(asserted: Graph, *, ontology: Graph) -> None:
+    """Raise Inconsistent unless `ontology` + `asserted` is consistent (HermiT on the whole graph; for the
+    union of many units, `check_union` scales)."""
+    with _consistency(ontology) as consistent:
+        if consistent(asserted.triples((None, None, None))):
+            return
+    raise _explain(asserted, ontology)
+
+
+def java_executable() -> str:
+    """The `java` on PATH, or KgError."""
+    java = shutil.which("java")
+    if java is None:
+        raise KgError(Problem(JAVA_MISSING))
+    return java
+
+
+def hermit_classpath() -> str:
+    """HermiT as bundled with owlready2, found without importing owlready2 (slow, and global state).
+    owlready2's folder comes first: it holds its patched CommandLine, Reasoner and InstanceManager."""
+    spec = importlib.util.find_spec("owlready2")
+    if spec is None or not spec.submodule_search_locations:
+        raise KgError(Problem("owlready2 is not installed: kg's reasoner uses the HermiT it bundles"))
+    hermit = Path(next(iter(spec.submodule_search_locations))) / "hermit"
+    return os.pathsep.join([str(hermit), str(hermit / "HermiT.jar")])
+
+
+def server_classpath() -> str | None:
+    """The reasoning server compiled against HermiT, plus HermiT; None when there is no javac (then each
+    unit is one run of HermiT's command line, as before the server). Compiled once per version of the
+    source and of HermiT.jar, into a cache folder shared by all kg projects."""
+    hermit = hermit_classpath()
+    jar = Path(hermit.split(os.pathsep)[-1])
+    stat = jar.stat()
+    key = hashlib.sha256(SERVER_SOURCE.read_bytes() + f"\0{jar}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
+    folder = _cache_folder() / "java" / key.hexdigest()[:20]
+    if not (folder / f"{SERVER_MAIN}.class").is_file():
+        javac = shutil.which("javac")
+        if javac is None:
+            return None
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent)
+        try:
+            run = subprocess.run([javac, "--release", "11", "-nowarn", "-encoding", "UTF-8", "-implicit:none",
+                                  "-sourcepath", "", "-cp", hermit, "-d", staging, str(SERVER_SOURCE)],
+                                 stdin=subprocess.DEVNULL, capture_output=True, check=False)
+            if run.returncode != 0:
+                text = run.stderr.decode("utf-8", "replace")
+                first = next((line.strip() for line in text.splitlines() if line.strip()), f"exit {run.returncode}")
+                raise ReasonerFailed(Problem(f"javac failed on {SERVER_SOURCE.name}: {first}"))
+            try:
+                os.rename(staging, folder)
+            except OSError:
+                if not (folder / f"{SERVER_MAIN}.class").is_file():
+                    raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return os.pathsep.join([str(folder), hermit])
+
+
+def _cache_folder() -> Path:
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(root) / "kg"
+
+
+# --- the reasoning server ---------------------------------------------------------------------------
+
+
+class _Server:
+    """One KgReasoner JVM, with the ontology (and shared facts) loaded, in a private temporary folder."""
+
+    def __init__(self, classpath: str, ontology: bytes, shared: bytes | None = None):
+        self.folder = tempfile.mkdtemp(prefix="kg-reason-")
+        self.process = None
+        try:
+            self.stderr = open(os.path.join(self.folder, "stderr"), "wb")
+            self.process = subprocess.Popen(
+                [java_executable(), *SERVER_JVM_OPTIONS, f"-Djava.io.tmpdir={self.folder}", "-cp", classpath,
+                 SERVER_MAIN], cwd=self.folder, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr)
+            self.ask("O", ontology)
+            if shared is not None:
+                self.ask("S", shared)
+        except BaseException:
+            self.close()
+            raise
+
+    def ask(self, kind: str, body: bytes = b"") -> tuple[str, bytes]:
+        """(status, answer); ReasonerFailed if the server reports an error or dies."""
+        try:
+            self.process.stdin.write(b"%s %d\n" % (kind.encode("ascii"), len(body)))
+            self.process.stdin.write(body)
+            self.process.stdin.flush()
+            header = self.process.stdout.readline()
+        except OSError:
+            header = b""
+        parts = header.split()
+        if len(parts) != 2:
+            raise self._failed()
+        status, size = parts[0].decode("ascii"), int(parts[1])
+        answer = self.process.stdout.read(size)
+        if len(answer) != size:
+            raise self._failed()
+        if status == "error":
+            raise ReasonerFailed(Problem(f"HermiT failed: {answer.decode('utf-8', 'replace')}"))
+        return status, answer
+
+    def many(self, bodies: list[bytes]) -> list[tuple[str, bytes]]:
+        """Several units in one request: [(status, answer)] in order."""
+        status, answer = self.ask("M", b"".join(b"%d\n%s" % (len(body), body) for body in bodies))
+        results, at = [], 0
+        while at < len(answer):
+            end = answer.index(b"\n", at)
+            status, size = answer[at:end].split()
+            results.append((status.decode("ascii"), answer[end + 1:end + 1 + int(size)]))
+            at = end + 1 + int(size)
+        if len(results) != len(bodies):
+            raise ReasonerFailed(Problem(f"HermiT failed: {len(results)} answers to {len(bodies)} units"))
+        return results
+
+    def _failed(self) -> ReasonerFailed:
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.stderr.flush()
+        with open(os.path.join(self.folder, "stderr"), "rb") as stream:
+            text = stream.read().decode("utf-8", "replace")
+        first = next((line.strip() for line in text.splitlines() if line.strip()), f"exit {self.process.returncode}")
+        return ReasonerFailed(Problem(f"HermiT failed: {first}"))
+
+    def close(self) -> None:
+        process, self.process = self.process, None
+        if process is not None:
+            try:
+                process.stdin.write(b"Q\n")
+                process.stdin.close()
+            except OSError:
+                pass
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            process.stdout.close()
+        if getattr(self, "stderr", None) is not None:
+            self.stderr.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _infer_units(units: Sequence[Graph], *, ontology: Graph, shared: Graph | None, workers: int | None,
+                 on_done: Callable[[int], None] | None, explain_shared: bool = False) -> tuple[Graph | None, list[Graph]]:
+    units = list(units)
+    java_executable()
+    classpath = server_classpath()
+    if classpath is None:
+        return _infer_units_by_command_line(units, ontology=ontology, shared=shared, workers=workers,
+                                            on_done=on_done, explain_shared=explain_shared)
+    ontology_nt = _nt(ontology.triples((None, None, None)))
+    shared_nt = None if shared is None else _nt(shared.triples((None, None, None)))
+    vocabulary = _vocabulary(ontology) | (set() if shared is None else _vocabulary(shared))
+    count = len(units)
+    workers = max(1, min(workers or os.cpu_count() or 1, count or 1))
+    size = max(1, min(BATCH, -(-count // workers)))
+    batches = [range(start, min(start + size, count)) for start in range(0, count, size)]
+
+    results: list = [None] * count
+    failed: dict[int, BaseException | str] = {}  # unit -> error, or "inconsistent"
+    lock = threading.Lock()
+    claimed = iter(batches)
+    first_failure = [count]  # no batch starting after the first failed unit is begun
+    base: dict = {}  # "inferred": infer(shared) or None when inconsistent
+    base_ready = threading.Event()
+    finished: queue.Queue = queue.Queue()
+    stop = threading.Event()
+
+    def worker(number: int) -> None:
+        server = None
+        current = None
+        try:
+            if count or shared is not None:
+                server = _Server(classpath, ontology_nt, shared_nt)
+            if shared is not None and number == 0:
+                status, answer = server.ask("B")
+                base["inferred"] = (None if status == "inconsistent"
+                                    else _answer(answer, shared, None, ontology, vocabulary))
+                base_ready.set()
+            while not stop.is_set():
+                with lock:
+                    current = next(claimed, None)
+                    if current is None or current.start > first_failure[0]:
+                        break
+                bodies = [_nt(units[i].triples((None, None, None))) for i in current]
+                answers = server.many(bodies)
+                if shared is not None:
+                    base_ready.wait()
+                for i, (status, answer) in zip(current, answers):
+                    if status == "ok":
+                        results[i] = _answer(answer, units[i], shared, ontology, vocabulary, base.get("inferred"))
+                    else:
+                        with lock:
+                            failed[i] = "inconsistent" if status == "inconsistent" else ReasonerFailed(
+                                Problem(f"HermiT failed: {answer.decode('utf-8', 'replace')}"))
+                            first_failure[0] = min(first_failure[0], i)
+                    finished.put(i)
+                current = None
+        except BaseException as error:  # reported for the first unit this worker had not answered
+            with lock:
+                at = current.start if current is not None else count
+                failed.setdefault(at, error)
+                first_failure[0] = min(first_failure[0], at)
+                base_ready.set()
+        finally:
+            if server is not None:
+                server.close()
+            finished.put(None)
+
+    threads = [threading.Thread(target=worker, args=(n,), name=f"kg-reason-{n}", daemon=True) for n in range(workers)]
+    try:
+        for thread in threads:
+            thread.start()
+        running = len(threads)
+        while running:
+            item = finished.get()
+            if item is None:
+                running -= 1
+            elif on_done is not None:
+                on_done(item)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    if shared is not None and explain_shared and "inferred" in base and base["inferred"] is None:
+        raise _explain(shared, ontology)
+    for i in range(count + 1):
+        error = failed.get(i)
+        if error == "inconsistent":
+            raise _explain(_with(units[i], shared), ontology)
+        if error is not None:
+            raise error
+        if i < count and results[i] is None:
+            raise next((e for e in failed.values() if isinstance(e, BaseException)),
+                       ReasonerFailed(Problem("HermiT failed: no answer")))
+    if shared is not None and "inferred" not in base:
+        raise next((e for e in failed.values() if isinstance(e, BaseException)),
+                   ReasonerFailed(Problem("HermiT failed: no answer")))
+    return base.get("inferred"), results
+
+
+def _with(unit: Graph, shared: Graph | None) -> Graph:
+    if shared is None:
+        return unit
+    union = Graph()
+    for graph in (shared, unit):
+        for triple in graph.triples((None, None, None)):
+            union.add(triple)
+    return union
+
+
+def _answer(answer: bytes, asserted: Graph, shared: Graph | None, ontology: Graph, vocabulary: set,
+            known: Graph | None = None) -> Graph:
+    """The server's entailed triples minus what infer() never reports (vocabulary, asserted, ontology) and
+    minus `known` (what the shared facts alone entail)."""
+    vocabulary = vocabulary | _vocabulary(asserted)
+    result = _graph()
+    for line in answer.decode("utf-8").splitlines():
+        s, p, o = line[1:-3].split("> <")
+        triple = (URIRef(s), URIRef(p), URIRef(o))
+        if triple[0] in vocabulary or triple in asserted or triple in ontology:
+            continue
+        if shared is not None and triple in shared or known is not None and triple in known:
+            continue
+        result.add(triple)
+    return result
+
+
+def _nt_term(term) -> str:
+    if isinstance(term, URIRef):
+        return f"<{term}>"
+    if isinstance(term, BNode):
+        return f"_:{term}"
+    text = '"' + str(term).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"').replace("\r", "\\r") + '"'
+    if term.language:
+        return f"{text}@{term.language}"
+    if term.datatype is not None:
+        return f"{text}^^<{term.datatype}>"
+    return text
+
+
+def _nt(triples: Iterable[Triple]) -> bytes:
+    """N-Triples of what HermiT may see (`_reasonable`), as rdflib writes them."""
+    return "".join(f"{_nt_term(s)} {_nt_term(p)} {_nt_term(o)} .\n" for s, p, o in _reasonable(triples)).encode("utf-8")
+
+
+@contextmanager
+def _consistency(ontology: Graph):
+    """A function telling whether ontology + some triples is consistent, by one server for all its calls
+    (HermiT's command line per call when there is no javac)."""
+    java_executable()
+    classpath = server_classpath()
+    if classpath is None:
+        yield lambda triples: _hermit(triples, ontology, actions=("-k",)) is not None
+        return
+    server = None
+
+    def consistent(triples: Iterable[Triple]) -> bool:
+        nonlocal server
+        if server is None:
+            server = _Server(classpath, _nt(ontology.triples((None, None, None))))
+        return server.ask("K", _nt(triples))[0] == "ok"
+
+    try:
+        yield consistent
+    finally:
+        if server is not None:
+            server.close()
+
+
+# --- HermiT's command line, one JVM per unit (without javac; and the reference the tests compare with) ----
+
+
+def _infer_by_command_line(asserted: Graph, *, ontology: Graph) -> Graph:
+    """What `infer` answered before the server: HermiT's command line on ontology + asserted."""
     tbox_terms = _vocabulary(ontology) | _vocabulary(asserted)
     output = _hermit(_triples(asserted), ontology, actions=("-c", "-O", "-I", "-Y"))
     if output is None:
@@ -123,28 +534,31 @@ def infer(asserted: Graph, *, ontology: Graph) -> Graph:
     return result
 
 
-def check_consistent(asserted: Graph, *, ontology: Graph) -> None:
-    """Raise Inconsistent unless `ontology` + `asserted` is consistent. For the whole graph once per build
-    (pass the union of the registry and every article, e.g. a Dataset with default_union=True)."""
-    if _hermit(_triples(asserted), ontology, actions=("-k",)) is None:
-        raise _explain(asserted, ontology)
+def _infer_units_by_command_line(units: list[Graph], *, ontology: Graph, shared: Graph | None, workers: int | None,
+                                 on_done: Callable[[int], None] | None, explain_shared: bool):
+    from concurrent.futures import ThreadPoolExecutor
 
-
-def java_executable() -> str:
-    """The `java` on PATH, or KgError."""
-    java = shutil.which("java")
-    if java is None:
-        raise KgError(Problem(JAVA_MISSING))
-    return java
-
-
-def hermit_classpath() -> str:
-    """HermiT as bundled with owlready2, found without importing owlready2 (slow, and global state)."""
-    spec = importlib.util.find_spec("owlready2")
-    if spec is None or not spec.submodule_search_locations:
-        raise KgError(Problem("owlready2 is not installed: kg's reasoner uses the HermiT it bundles"))
-    hermit = Path(next(iter(spec.submodule_search_locations))) / "hermit"
-    return os.pathsep.join([str(hermit), str(hermit / "HermiT.jar")])
+    base = None
+    with ThreadPoolExecutor(max_workers=max(1, workers or os.cpu_count() or 1)) as pool:
+        base_run = pool.submit(_infer_by_command_line, shared, ontology=ontology) if shared is not None else None
+        runs = [pool.submit(_infer_by_command_line, _with(u, shared), ontology=ontology) for u in units]
+        if base_run is not None:
+            try:
+                base = base_run.result()
+            except Inconsistent:
+                if explain_shared:
+                    raise
+        results = []
+        for i, run in enumerate(runs):
+            graph = run.result()
+            if base is not None:
+                for triple in list(graph):
+                    if triple in base:
+                        graph.remove(triple)
+            results.append(graph)
+            if on_done is not None:
+                on_done(i)
+    return base, results
 
 
 # --- running HermiT ---------------------------------------------------------------------------------
@@ -214,7 +628,9 @@ def _entailed(output: str) -> Iterator[Triple]:
     HermiT prints only direct types and, per property, only the values not already held by a
     sub-property, so both are closed here over the hierarchies HermiT itself reports. "Possible
     instances" (not decided without further tests) are left out: kg's axioms are deterministic, so HermiT
-    reports everything as known."""
+    reports everything as known. HermiT names an anonymous individual (a blank node) with an IRI of its
+    own, internal:anonymous#..., which holds the parser's name for the node (for the command line, the
+    temporary file's); triples naming one are left out."""
     supers: dict[str, set[str]] = defaultdict(set)
     for kind, iris in _CLASS_AXIOM.findall(output):
         names = re.findall(_IRI, iris)
@@ -223,7 +639,7 @@ def _entailed(output: str) -> Iterator[Triple]:
             supers[sub].add(sup)
     for individual, cls in _TYPE.findall(output):
         for c in _reachable(cls, supers):
-            if not c.startswith(_BUILTIN):
+            if not c.startswith(_BUILTIN) and not individual.startswith(_INTERNAL):
                 yield URIRef(individual), RDF.type, URIRef(c)
 
     role_supers: dict[tuple[str, bool], set[tuple[str, bool]]] = defaultdict(set)
@@ -239,7 +655,8 @@ def _entailed(output: str) -> Iterator[Triple]:
                 continue
             for a, b in _PAIR.findall(pairs):
                 s, o = (b, a) if inverse else (a, b)
-                yield URIRef(s), URIRef(role), URIRef(o)
+                if not s.startswith(_INTERNAL) and not o.startswith(_INTERNAL):
+                    yield URIRef(s), URIRef(role), URIRef(o)
 
 
 def _reachable(start, edges: dict) -> set:
@@ -268,23 +685,20 @@ def _explain(asserted: Graph, ontology: Graph) -> Inconsistent:
 
     First a structural search with sound OWL rules (asserted types, domains and ranges including unions of
     classes, sub-properties, inverses, functional object and data properties, disjointness), which covers
-    the usual curation mistakes without starting Java again. Otherwise delta debugging with HermiT (one JVM
-    per test, a few seconds per article) down to a minimal set of individuals whose assertions clash."""
+    the usual curation mistakes without starting Java again. Otherwise delta debugging with HermiT (one
+    reasoning server for all the tests) down to a minimal set of individuals whose assertions clash."""
     tbox = _Tbox(ontology)
     found = tbox.conflict(asserted.triples((None, None, None)))
     if found is not None:
         return found
-    if _hermit([], ontology, actions=("-k",)) is None:
-        return Inconsistent("inconsistent: the ontology alone is inconsistent", individuals=(), classes=())
     by_subject: dict = defaultdict(list)
     for triple in asserted.triples((None, None, None)):
         by_subject[triple[0]].append(triple)
     units = sorted(by_subject, key=str)
-
-    def clashes(subset: list) -> bool:
-        return _hermit([t for u in subset for t in by_subject[u]], ontology, actions=("-k",)) is None
-
-    culprits = _ddmin(units, clashes)
+    with _consistency(ontology) as consistent:
+        if not consistent([]):
+            return Inconsistent("inconsistent: the ontology alone is inconsistent", individuals=(), classes=())
+        culprits = _ddmin(units, lambda subset: not consistent([t for u in subset for t in by_subject[u]]))
     described = []
     classes: list[URIRef] = []
     for u in culprits:
@@ -515,3 +929,286 @@ def _name(term) -> str:
 def _and(names: Iterable[str]) -> str:
     names = list(names)
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+# --- consistency of many units together ------------------------------------------------------------
+
+
+def check_union(units: Sequence, inferred: Sequence, *, ontology: Graph, shared: Graph | None = None,
+                shared_inferred: Graph | None = None) -> None:
+    """Raise Inconsistent unless ontology + shared + all units together are consistent.
+
+    Each ontology + shared + unit must already be known consistent: `inferred[i]` is what `infer_many`
+    (with the same `shared`) answered for `units[i]`, and `shared_inferred` is `infer(shared)` (computed
+    here when not given). Units and inferred graphs may be rdflib Graphs or sequences of triples, of
+    rdflib or of pyoxigraph terms (not mixed), since a build may hold thousands of them; each is read
+    twice. HermiT runs once, on the facts about individuals several of them mention (the module docstring
+    says which and why that is complete); when the ontology or a unit is outside the fragment where that
+    is complete, on the union of everything instead."""
+    units, inferred = list(units), list(inferred)
+    if len(units) != len(inferred):
+        raise ValueError(f"{len(units)} units but {len(inferred)} inferred graphs")
+    if shared is not None and shared_inferred is None:
+        shared_inferred = infer(shared, ontology=ontology)
+    rules = _Rules.of(ontology)
+    sources = ([] if shared is None else [(shared, shared_inferred)]) + list(zip(units, inferred))
+    canon = _canon(sources[1 if shared is not None else 0:])
+    if shared is not None:
+        sources[0] = tuple([tuple(canon(t) for t in triple) for triple in part.triples((None, None, None))]
+                           for part in sources[0])
+
+    def parts(index: int) -> Iterator[tuple[Iterable[Triple], bool]]:
+        for position, part in enumerate(sources[index]):
+            yield (part.triples((None, None, None)) if isinstance(part, Graph) else part), position == 0
+
+    def each(index: int) -> Iterator[tuple[Triple, bool]]:
+        for part, asserted in parts(index):
+            for triple in part:
+                yield triple, asserted
+
+    # Who mentions what: -1 for the ontology, the shared facts or more than one unit.
+    owner: dict = {}
+    for s, p, o in ontology.triples((None, None, None)):
+        for node in (s, o):
+            if isinstance(node, URIRef):
+                owner[canon(node)] = -1
+    plain = rules is not None
+    for index in range(len(sources)):
+        nodes, predicates, types = set(), set(), set()
+        for part, _ in parts(index):
+            part = part if isinstance(part, (list, tuple)) else list(part)
+            nodes.update([s for s, p, o in part])
+            predicates.update([p for s, p, o in part])
+            types.update([o for s, p, o in part if p in _RDF_TYPES])
+            nodes.update([o for s, p, o in part if p not in _RDF_TYPES and not isinstance(o, _LITERALS)])
+        plain = plain and _plain(predicates, types)
+        common = shared is not None and index == 0
+        for node in nodes:
+            if common or owner.setdefault(node, index) != index:
+                owner[node] = -1
+    if not plain:
+        union = Graph()
+        for index in range(len(sources)):
+            for triple in _rdflib(t for t, asserted in each(index) if asserted):
+                union.add(triple)
+        check_consistent(union, ontology=ontology)
+        return
+    shared_nodes = {node for node, who in owner.items() if who == -1}
+
+    # Each unit's facts about shared individuals, and all its facts the closure rules read.
+    facts = [_Facts() for _ in sources]
+    where: dict = defaultdict(list)
+    read = rules.predicates
+    for index, bucket in enumerate(facts):
+        nodes = set()
+        for part, asserted in parts(index):
+            for triple in [t for t in part if t[0] in shared_nodes or t[1] in read
+                           or t[2] in shared_nodes and t[1] not in _RDF_TYPES]:
+                bucket.add(triple, asserted)
+                nodes.add(triple[0])
+                nodes.add(triple[2])
+        for node in nodes & shared_nodes:
+            where[node].append(index)
+
+    # I: the shared individuals, closed under what can carry a constraint from one unit to another.
+    members = set(shared_nodes)
+    todo = list(members)
+    grown: dict = defaultdict(set)  # unit -> its own individuals that joined I (their facts are read again)
+    while todo:
+        x = todo.pop()
+        for index in where.get(x, ()) if owner.get(x, -1) == -1 else [owner[x]]:
+            for node in rules.reached(facts[index], x):
+                if node not in members:
+                    members.add(node)
+                    todo.append(node)
+                    if owner.get(node, -1) != -1:
+                        grown[owner[node]].add(node)
+    for index, nodes in grown.items():
+        for triple, asserted in each(index):
+            if triple[0] in nodes or triple[2] in nodes and triple[1] not in _RDF_TYPES:
+                facts[index].add(triple, asserted)
+
+    # The facts about members (one value per property and direction towards non-members).
+    check, asserted_part = set(), set()
+    towards: dict = {}
+    for bucket in facts:
+        for triple, asserted in bucket.items():
+            s, p, o = triple
+            if p in _RDF_TYPES or isinstance(o, _LITERALS) or (s in members and o in members):
+                if s in members:
+                    check.add(triple)
+                    if asserted:
+                        asserted_part.add(triple)
+                continue
+            for x, other, key in ((s, o, (s, p, True)), (o, s, (o, p, False))):
+                if x in members and other not in members and (key not in towards or str(other) < towards[key][2]):
+                    towards[key] = (triple, asserted, str(other))
+    for triple, asserted, _ in towards.values():
+        check.add(triple)
+        if asserted:
+            asserted_part.add(triple)
+    check_graph, asserted_graph = Graph(), Graph()
+    for graph, triples in ((check_graph, check), (asserted_graph, asserted_part)):
+        for triple in _rdflib(triples):
+            graph.add(triple)
+    with _consistency(ontology) as consistent:
+        if consistent(check_graph.triples((None, None, None))):
+            return
+    found = _Tbox(ontology).conflict(asserted_graph.triples((None, None, None)))
+    raise found if found is not None else _explain(check_graph, ontology)
+
+
+def _canon(sources: list) -> Callable:
+    """rdflib terms as the units' terms are: unchanged, or as pyoxigraph terms when units are in those."""
+    for pair in sources:
+        for part in pair:
+            for triple in part.triples((None, None, None)) if isinstance(part, Graph) else part:
+                if isinstance(triple[0], (URIRef, BNode)):
+                    return lambda term: term
+                from kg.rdf import from_rdflib_term
+
+                return from_rdflib_term
+    return lambda term: term
+
+
+try:
+    import pyoxigraph as _ox
+except ImportError:  # pragma: no cover - kg depends on pyoxigraph
+    _ox = None
+
+_LITERALS = (Literal,) if _ox is None else (_ox.Literal, Literal)
+
+
+def _both(*terms: URIRef) -> frozenset:
+    """Each IRI as an rdflib and as a pyoxigraph term, for membership tests on either."""
+    return frozenset(list(terms) + ([] if _ox is None else [_ox.NamedNode(str(t)) for t in terms]))
+
+
+_RDF_TYPES = _both(RDF.type)
+
+
+def _rdflib(triples: Iterable[Triple]) -> Iterator[Triple]:
+    from kg.rdf import to_rdflib_term
+
+    for triple in triples:
+        yield tuple(t if isinstance(t, (URIRef, BNode, Literal)) else to_rdflib_term(t) for t in triple)
+
+
+class _Facts:
+    """Some facts of one unit, indexed by subject and object; each remembers whether it was asserted."""
+
+    def __init__(self):
+        self.asserted: dict = {}  # triple -> asserted? (True wins)
+        self.out: dict = defaultdict(set)  # s -> {(p, o)}
+        self.into: dict = defaultdict(set)  # o -> {(s, p)}
+
+    def add(self, triple: Triple, asserted: bool = True) -> None:
+        s, p, o = triple
+        self.asserted[triple] = self.asserted.get(triple, False) or asserted
+        if p not in _RDF_TYPES and not isinstance(o, _LITERALS):
+            self.out[s].add((p, o))
+            self.into[o].add((s, p))
+
+    def items(self):
+        return self.asserted.items()
+
+    def objects(self, s, p) -> set:
+        return {o for q, o in self.out.get(s, ()) if q == p}
+
+    def subjects(self, p, o) -> set:
+        return {s for s, q in self.into.get(o, ()) if q == p}
+
+
+_FRAGMENT_PREDICATES = frozenset([
+    RDF.type, RDF.first, RDF.rest, RDFS.subClassOf, RDFS.subPropertyOf, RDFS.domain, RDFS.range, RDFS.label,
+    RDFS.comment, RDFS.seeAlso, RDFS.isDefinedBy, OWL.equivalentClass, OWL.disjointWith, OWL.members,
+    OWL.unionOf, OWL.intersectionOf, OWL.complementOf, OWL.disjointUnionOf, OWL.equivalentProperty,
+    OWL.inverseOf, OWL.propertyChainAxiom, OWL.imports, OWL.versionIRI, OWL.versionInfo, OWL.priorVersion,
+    OWL.backwardCompatibleWith, OWL.incompatibleWith, OWL.deprecated, OWL.onDatatype, OWL.withRestrictions])
+_FRAGMENT_TYPES = frozenset([
+    OWL.Class, RDFS.Class, OWL.ObjectProperty, OWL.DatatypeProperty, OWL.AnnotationProperty, RDF.Property,
+    OWL.FunctionalProperty, OWL.InverseFunctionalProperty, OWL.SymmetricProperty, OWL.TransitiveProperty,
+    OWL.Ontology, OWL.AllDisjointClasses, RDFS.Datatype, OWL.NamedIndividual, OWL.Thing, RDF.List,
+    OWL.DeprecatedClass, OWL.DeprecatedProperty, OWL.OntologyProperty])
+_FACT_PREDICATES = frozenset([RDF.type, RDFS.label, RDFS.comment, RDFS.seeAlso, RDFS.isDefinedBy, OWL.sameAs])
+
+
+def _plain(predicates: set, types: set) -> bool:
+    """Only facts about individuals: no class or property axioms; types are named classes."""
+    for p in predicates:
+        iri = str(p) if isinstance(p, URIRef) else getattr(p, "value", "")
+        if iri.startswith(_BUILTIN) and URIRef(iri) not in _FACT_PREDICATES:
+            return False
+    for o in types:
+        iri = str(o) if isinstance(o, URIRef) else getattr(o, "value", None) if _ox and isinstance(o, _ox.NamedNode) else None
+        if iri is None or iri.startswith(_BUILTIN) and URIRef(iri) not in (OWL.NamedIndividual, OWL.Thing):
+            return False
+    return True
+
+
+@dataclass(frozen=True)
+class _Rules:
+    """The ontology's functional and inverse-functional properties and two-property chains, when it is in
+    the fragment F of the module docstring (else `of` answers None); each property as an rdflib and as a
+    pyoxigraph term."""
+
+    functional: frozenset
+    inverse_functional: frozenset
+    same: frozenset
+    chains: tuple  # ((p, inverse?), (q, inverse?)): a value of p (or of its inverse), then of q; p, q as _both
+
+    @property
+    def predicates(self) -> frozenset:
+        """Every property whose values the closure reads."""
+        return self.functional | self.inverse_functional | self.same | {p for chain in self.chains
+                                                                         for terms, _ in chain for p in terms}
+
+    @staticmethod
+    def of(ontology: Graph) -> _Rules | None:
+        for s, p, o in ontology.triples((None, None, None)):
+            if str(p).startswith(_BUILTIN) and p not in _FRAGMENT_PREDICATES:
+                return None
+            if p == RDF.type and str(o).startswith(_BUILTIN) and o not in _FRAGMENT_TYPES:
+                return None
+        chains = []
+        for members in ontology.objects(None, OWL.propertyChainAxiom):
+            steps = []
+            for step in ontology.items(members):
+                if isinstance(step, URIRef):
+                    steps.append((_both(step), False))
+                else:
+                    inverse = ontology.value(step, OWL.inverseOf)
+                    if not isinstance(inverse, URIRef):
+                        return None
+                    steps.append((_both(inverse), True))
+            if len(steps) != 2:
+                return None
+            chains.append(tuple(steps))
+        for p in ontology.subjects(RDF.type, OWL.TransitiveProperty):
+            chains.append(((_both(p), False), (_both(p), False)))
+        return _Rules(_both(*ontology.subjects(RDF.type, OWL.FunctionalProperty)),
+                      _both(*ontology.subjects(RDF.type, OWL.InverseFunctionalProperty)), _both(OWL.sameAs),
+                      tuple(chains))
+
+    def reached(self, facts: _Facts, x) -> Iterator:
+        """Individuals that a unit's facts about x tie to x's constraints: values of functional properties
+        and owl:sameAs, subjects of inverse-functional ones, the ends of chains through x, and whatever
+        shares a functional value with x (with its other values)."""
+        for p, y in list(facts.out.get(x, ())):
+            if p in self.functional or p in self.same:
+                yield y
+            if p in self.inverse_functional and facts.subjects(p, y) - {x}:
+                yield y
+                yield from facts.subjects(p, y)
+            for (first, first_inverse), (second, second_inverse) in self.chains:
+                if (p in second and not second_inverse) or (p in first and first_inverse):
+                    yield y
+        for s, p in list(facts.into.get(x, ())):
+            if p in self.inverse_functional or p in self.same:
+                yield s
+            if p in self.functional and facts.objects(s, p) - {x}:
+                yield s
+                yield from facts.objects(s, p)
+            for (first, first_inverse), (second, second_inverse) in self.chains:
+                if (p in first and not first_inverse) or (p in second and second_inverse):
+                    yield s

@@ -1,0 +1,375 @@
+"""kg.reason's pool of long-lived HermiT JVMs (kg/java/KgReasoner.java) and the union check, with the real
+HermiT and Java: answers equal HermiT's command line (one JVM per unit, what `infer` ran before), on the
+project's own article and on a synthetic corpus; errors come in unit order, exactly as `infer` raises them;
+nothing is left running or on disk; a clash between articles is found without reasoning over their union."""
+
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import rdflib
+from rdflib import Literal, URIRef
+from rdflib.namespace import RDF
+
+from conftest import ROOT
+from kg import reason, synth
+from kg.curation import read_project
+from kg.errors import KgError
+from kg.ground import ground
+from kg.namespaces import KG as KG_IRI
+from kg.rdf import from_rdflib, to_rdflib
+
+KG = rdflib.Namespace("https://example.org/kg/ontology#")
+EX = rdflib.Namespace("https://example.org/kg/id/")
+
+
+def load(root: Path):
+    """(ontology, registry, [asserted facts of each article]) as kg build grounds them."""
+    project = read_project(root)
+    statements = project.vocabulary.descendants(KG_IRI + "Statement")
+    ontology = to_rdflib([t for source in project.ontology for t in source.triples])
+    articles = [to_rdflib(ground(a, statement_classes=statements).triples) for a in project.articles]
+    return ontology, to_rdflib(project.registry.triples), articles
+
+
+def plus(*graphs: rdflib.Graph) -> rdflib.Graph:
+    union = rdflib.Graph()
+    for graph in graphs:
+        for triple in graph:
+            union.add(triple)
+    return union
+
+
+def triples(graph: rdflib.Graph) -> set:
+    return set(graph.triples((None, None, None)))
+
+
+def by_command_line(units, ontology):
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(lambda u: reason._infer_by_command_line(u, ontology=ontology), units))
+
+
+@pytest.fixture(scope="module")
+def real():
+    return load(ROOT)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("synth") / "corpus"
+    synth.write_project(folder, ROOT, seed=7, articles=20)
+    return load(folder)
+
+
+@pytest.fixture(scope="module")
+def corpus_shared(corpus):
+    """infer_with_shared on the corpus, by two JVMs, and the units it said were done, in order."""
+    ontology, registry, articles = corpus
+    done = []
+    base, answers = reason.infer_with_shared(registry, articles, ontology=ontology, workers=2, on_done=done.append)
+    return base, answers, done
+
+
+@pytest.fixture(scope="module")
+def corpus_reference(corpus):
+    """HermiT's command line on the registry and on each article with the registry."""
+    ontology, registry, articles = corpus
+    return by_command_line([registry] + [plus(a, registry) for a in articles], ontology)
+
+
+# --- the same answers as HermiT's command line ----------------------------------------------------
+
+
+def test_infer_many_is_the_command_line_on_the_real_article(real):
+    ontology, registry, (article,) = real
+    units = [registry, plus(article, registry)]
+    many = reason.infer_many(units, ontology=ontology)
+    reference = by_command_line(units, ontology)
+    assert [triples(g) for g in many] == [triples(g) for g in reference]
+    assert all(len(g) > 0 for g in many)
+    assert dict(many[1].namespaces())["kg"] == URIRef(str(KG))
+    assert triples(reason.infer(units[1], ontology=ontology)) == triples(reference[1])
+
+
+def test_anonymous_individuals_are_reasoned_over_with_the_chains(real):
+    # A blank-node office-holding: the unit is reasoned over alone and with HermiT's own chain realisation.
+    ontology, registry, (article,) = real
+    unit = plus(article, registry)
+    holding = rdflib.BNode()
+    unit.add((holding, KG.holder, EX["vladimir-putin"]))
+    unit.add((holding, KG.office, EX["prime-minister-of-russia"]))
+    many = reason.infer_many([plus(article, registry), unit], ontology=ontology)
+    reference = by_command_line([unit], ontology)[0]
+    assert triples(many[1]) == triples(reference)
+    assert (EX["vladimir-putin"], KG.holdsOffice, EX["prime-minister-of-russia"]) in many[1]
+    assert (EX["vladimir-putin"], KG.holdsOffice, EX["prime-minister-of-russia"]) not in many[0]
+
+
+def test_shared_registry_on_the_real_article(real):
+    ontology, registry, (article,) = real
+    base, (answer,) = reason.infer_with_shared(registry, [article], ontology=ontology)
+    registry_alone, with_registry = by_command_line([registry, plus(article, registry)], ontology)
+    assert triples(base) == triples(registry_alone)
+    assert triples(answer) == triples(with_registry) - triples(registry_alone)
+    assert len(answer) > 0
+
+
+def test_infer_many_is_the_command_line_on_a_synthetic_corpus(corpus, corpus_reference):
+    ontology, registry, articles = corpus
+    units = [registry] + [plus(a, registry) for a in articles]
+    done = []
+    many = reason.infer_many(units, ontology=ontology, workers=2, on_done=done.append)
+    assert [triples(g) for g in many] == [triples(g) for g in corpus_reference]
+    assert sorted(done) == list(range(len(units)))
+    assert sum(len(g) for g in many[1:]) > 20 * len(many[0])  # each article also gets the registry's
+
+
+def test_shared_registry_on_a_synthetic_corpus(corpus, corpus_shared, corpus_reference):
+    ontology, registry, articles = corpus
+    base, answers, done = corpus_shared
+    registry_alone, *with_registry = corpus_reference
+    assert triples(base) == triples(registry_alone)
+    assert [triples(a) for a in answers] == [triples(w) - triples(registry_alone) for w in with_registry]
+    assert all(len(a) > 0 for a in answers)
+    assert sorted(done) == list(range(len(articles)))
+    assert [triples(a) for a in reason.infer_many(articles[:3], ontology=ontology, shared=registry, workers=1)] == \
+        [triples(a) for a in answers[:3]]
+
+
+def test_no_units_no_answers(real):
+    ontology, registry, _ = real
+    assert reason.infer_many([], ontology=ontology) == []
+    base, answers = reason.infer_with_shared(registry, [], ontology=ontology)
+    assert answers == [] and len(base) > 0
+
+
+# --- errors, in unit order, as infer raises them ----------------------------------------------------
+
+
+def clash(article: rdflib.Graph, individual: URIRef) -> rdflib.Graph:
+    """The article, plus: `individual` is a person and a state (disjoint)."""
+    broken = plus(article)
+    broken.add((individual, RDF.type, KG.Person))
+    broken.add((individual, RDF.type, KG.State))
+    return broken
+
+
+def test_first_inconsistent_unit_is_reported_as_infer_reports_it(corpus):
+    ontology, registry, articles = corpus
+    units = list(articles[:5])
+    units[2] = clash(units[2], EX["first-culprit"])
+    units[4] = clash(units[4], EX["second-culprit"])
+    expected = "error: inconsistent: ex:first-culprit is both kg:Person and kg:State (disjoint)"
+    with pytest.raises(reason.Inconsistent) as alone:
+        reason.infer(plus(units[2], registry), ontology=ontology)
+    assert str(alone.value) == expected
+    for shared in (None, registry):
+        with pytest.raises(reason.Inconsistent) as caught:
+            reason.infer_many([u if shared is not None else plus(u, registry) for u in units], ontology=ontology,
+                              shared=shared, workers=2)
+        assert str(caught.value) == expected
+        assert caught.value.individuals == (EX["first-culprit"],)
+
+
+def test_a_later_unit_fails_only_if_the_earlier_ones_do_not(corpus):
+    ontology, registry, articles = corpus
+    units = [plus(articles[0]), clash(articles[1], EX["culprit"])]
+    units[0].add((EX["bad iri"], RDF.type, KG.Person))  # HermiT's parser rejects it
+    with pytest.raises(reason.ReasonerFailed, match="HermiT failed: .*Turtle"):
+        reason.infer_many(units, ontology=ontology, shared=registry)
+    with pytest.raises(reason.Inconsistent, match="ex:culprit is both"):
+        reason.infer_many(units[::-1], ontology=ontology, shared=registry)
+
+
+def test_an_inconsistent_registry_is_reported_for_the_first_unit(corpus):
+    ontology, registry, articles = corpus
+    broken = clash(registry, EX["registry-culprit"])
+    with pytest.raises(reason.Inconsistent, match="ex:registry-culprit is both"):
+        reason.infer_with_shared(broken, articles[:2], ontology=ontology)
+    with pytest.raises(reason.Inconsistent, match="ex:registry-culprit is both"):
+        reason.infer_many(articles[:2], ontology=ontology, shared=broken)
+
+
+def test_ranges_outside_the_structural_rules_are_explained_by_the_servers_hermit():
+    here = Path(__file__).resolve().parent / "reason"
+    ontology = rdflib.Graph().parse(here / "ontology.ttl")
+    facts = rdflib.Graph().parse(here / "facts.ttl")
+    bad = rdflib.Graph().parse(here / "inconsistent-range.ttl")
+    with pytest.raises(reason.Inconsistent) as caught:
+        reason.infer_many([facts, bad, facts], ontology=ontology)
+    assert str(caught.value) == ("error: inconsistent: the assertions about ex:sentence-02 contradict the ontology "
+                                 "(ex:sentence-02: kg:sentenceIndex)")
+
+
+# --- nothing left behind ----------------------------------------------------------------------------
+
+
+def children() -> list[str]:
+    """Processes (zombies too) whose parent is this one."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name, rest = text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")") + 2:].split()
+        if int(rest[1]) == os.getpid():
+            found.append(f"{stat.parent.name} {name} {rest[0]}")
+    return found
+
+
+def test_the_pool_shuts_down_on_success_and_on_error(corpus, tmp_path, monkeypatch):
+    ontology, registry, articles = corpus
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(tmp))
+    before = children()
+    reason.infer_many(articles[:3], ontology=ontology, shared=registry, workers=2)
+    assert children() == before and list(tmp.iterdir()) == []
+    with pytest.raises(reason.Inconsistent):
+        reason.infer_many([articles[0], clash(articles[1], EX["culprit"]), articles[2]], ontology=ontology,
+                          shared=registry, workers=2)
+    assert children() == before and list(tmp.iterdir()) == []
+    broken = plus(articles[2])
+    broken.add((EX["bad iri"], RDF.type, KG.Person))
+    with pytest.raises(reason.ReasonerFailed):
+        reason.infer_many([articles[0], articles[1], broken], ontology=ontology, shared=registry, workers=2)
+    assert children() == before and list(tmp.iterdir()) == []
+
+    def interrupt(index):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        reason.infer_many(articles[:3], ontology=ontology, shared=registry, workers=2, on_done=interrupt)
+    assert children() == before and list(tmp.iterdir()) == []
+
+
+def test_missing_java_is_the_same_input_error(tmp_path):
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    here = Path(__file__).resolve().parent / "reason"
+    script = (
+        "import rdflib, sys; from kg import reason; from kg.errors import KgError\n"
+        f"o = rdflib.Graph().parse({str(here / 'ontology.ttl')!r})\n"
+        f"f = rdflib.Graph().parse({str(here / 'facts.ttl')!r})\n"
+        "try:\n    reason.infer_many([f, f], ontology=o, shared=f)\n"
+        "except KgError as e:\n    print(e); sys.exit(e.exit_code)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         env={**os.environ, "PATH": str(empty)}, check=False)
+    assert (run.returncode, run.stdout, run.stderr) == (2, f"error: {reason.JAVA_MISSING}\n", "")
+    assert issubclass(reason.ReasonerFailed, KgError)
+
+
+def test_the_server_is_compiled_once_per_source_into_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    first = reason.server_classpath()
+    folder = Path(first.split(os.pathsep)[0])
+    assert folder.parent == tmp_path / "cache" / "kg" / "java" and (folder / "KgReasoner.class").is_file()
+    stamp = (folder / "KgReasoner.class").stat().st_mtime_ns
+    assert reason.server_classpath() == first
+    assert (folder / "KgReasoner.class").stat().st_mtime_ns == stamp
+    assert [p.name for p in folder.parent.iterdir()] == [folder.name]  # no staging folder left
+
+
+# --- the union of units that are each consistent ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small(corpus):
+    """Ontology, a registry with three entities of our own, and three synthetic articles."""
+    ontology, registry, articles = corpus
+    registry = plus(registry)
+    registry.add((EX.acme, RDF.type, KG.Organisation))
+    registry.add((EX["acme-chair"], RDF.type, KG.Office))
+    registry.add((EX.mystery, rdflib.RDFS.label, Literal("a registry entity of no known class", lang="en")))
+    return ontology, registry, articles[:3]
+
+
+def union_check(small, changes: list[list[tuple]], *, pyoxigraph: bool = False):
+    """infer each changed article with the registry (which must succeed), then check their union (given as
+    rdflib graphs, or as lists of pyoxigraph triples as a build holds them)."""
+    ontology, registry, articles = small
+    units = [plus(a) for a in articles]
+    for unit, extra in zip(units, changes):
+        for triple in extra:
+            unit.add(triple)
+    base, inferred = reason.infer_with_shared(registry, units, ontology=ontology, workers=1)
+    if pyoxigraph:
+        units, inferred = [from_rdflib(u) for u in units], [from_rdflib(g) for g in inferred]
+    reason.check_union(units, inferred, ontology=ontology, shared=registry, shared_inferred=base)
+
+
+def test_union_of_a_consistent_corpus_passes(corpus, corpus_shared):
+    ontology, registry, articles = corpus
+    base, inferred, _ = corpus_shared
+    assert reason.check_union(articles, inferred, ontology=ontology, shared=registry, shared_inferred=base) is None
+    assert reason.check_union(articles[:3], inferred[:3], ontology=ontology, shared=registry) is None
+
+
+def test_union_finds_a_registry_entity_given_disjoint_types_by_two_articles(small):
+    union_check(small, [])
+    for pyoxigraph in (False, True):
+        with pytest.raises(reason.Inconsistent) as caught:
+            union_check(small, [[(EX.acme, RDF.type, KG.University)], [], [(EX.acme, RDF.type, KG.ResearchInstitute)]],
+                        pyoxigraph=pyoxigraph)
+        assert str(caught.value) == \
+            "error: inconsistent: ex:acme is both kg:ResearchInstitute and kg:University (disjoint)"
+
+
+def test_union_finds_two_values_of_a_functional_property_known_to_differ(small):
+    with pytest.raises(reason.Inconsistent) as caught:
+        union_check(small, [[(EX["acme-chair"], KG.officeOf, EX.germany)],
+                            [(EX["acme-chair"], KG.officeOf, EX["union-of-coastal-states"])]])
+    assert str(caught.value) == (
+        "error: inconsistent: ex:germany and ex:union-of-coastal-states must be the same individual (kg:officeOf "
+        "of ex:acme-chair is functional) but ex:germany is kg:State and ex:union-of-coastal-states is "
+        "kg:IntergovernmentalOrganisation (kg:State and kg:Organisation are disjoint)")
+
+
+def test_union_follows_functional_values_past_the_shared_individuals(small):
+    # Only ex:joint-holding is mentioned by both articles; its offices, and their states, are each one
+    # article's own. Together the holding has one office, so one state, which cannot be both.
+    one = [(EX["joint-holding"], KG.office, EX["office-one"]), (EX["office-one"], KG.officeOf, EX["state-one"]),
+           (EX["state-one"], RDF.type, KG.State)]
+    two = [(EX["joint-holding"], KG.office, EX["office-two"]), (EX["office-two"], KG.officeOf, EX["org-two"]),
+           (EX["org-two"], RDF.type, KG.Organisation)]
+    union_check(small, [one])
+    union_check(small, [one], pyoxigraph=True)
+    with pytest.raises(reason.Inconsistent):
+        union_check(small, [one, [], two], pyoxigraph=True)
+    with pytest.raises(reason.Inconsistent) as caught:
+        union_check(small, [one, [], two])
+    assert str(caught.value).startswith(
+        "error: inconsistent: the assertions about ex:joint-holding, ex:office-one, ex:office-two, ex:org-two and "
+        "ex:state-one contradict the ontology (ex:joint-holding: ")
+
+
+def test_union_finds_a_clash_of_inferred_classes(small):
+    # One article makes ex:mystery a participant (an agent: range), another dates it (an event or an
+    # office-holding: domain); neither says so in a type.
+    dated = [(EX.mystery, KG.startDate, Literal("2020-01-01", datatype=URIRef("http://www.w3.org/2001/XMLSchema#date")))]
+    union_check(small, [[(EX["some-talks"], KG.participant, EX.mystery)]])
+    union_check(small, [[], [], dated])
+    with pytest.raises(reason.Inconsistent, match="inconsistent: .*ex:mystery"):
+        union_check(small, [[(EX["some-talks"], KG.participant, EX.mystery)], [], dated])
+
+
+def test_union_outside_the_fragment_is_checked_whole(small):
+    ontology, registry, articles = small
+    ontology = plus(ontology)
+    restriction = rdflib.BNode()
+    ontology.add((restriction, RDF.type, rdflib.OWL.Restriction))
+    ontology.add((restriction, rdflib.OWL.onProperty, KG.participant))
+    ontology.add((restriction, rdflib.OWL.allValuesFrom, KG.Agent))
+    ontology.add((KG.Meeting, rdflib.RDFS.subClassOf, restriction))
+    assert reason._Rules.of(ontology) is None and reason._Rules.of(small[0]) is not None
+    units = [plus(articles[0]), plus(articles[1])]
+    units[0].add((EX.acme, RDF.type, KG.University))
+    units[1].add((EX.acme, RDF.type, KG.ResearchInstitute))
+    base, inferred = reason.infer_with_shared(registry, units, ontology=ontology)
+    with pytest.raises(reason.Inconsistent, match="ex:acme is both"):
+        reason.check_union(units, inferred, ontology=ontology, shared=registry, shared_inferred=base)
