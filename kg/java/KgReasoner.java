@@ -19,8 +19,9 @@
  * HermiT entails for a named individual, closed over the class and property hierarchies HermiT reports,
  * exactly what kg.reason read from HermiT's command line (`-c -O -I -Y --ignoreUnsupportedDatatypes`, whose
  * output this program produces in memory with the same calls and reads with the same regular expressions).
- * Answers to I leave out what B already says about individuals the unit does not reach (see 2. below), but
- * only when shared facts were given; kg.reason subtracts B's answer there anyway.
+ * When shared facts were given, answers to I and M leave out what B says (kg.reason subtracts what the
+ * shared facts entail from them anyway, and drops the rest of B's answer: vocabulary, shared or ontology
+ * triples); without them, they include what B says about the components the unit does not reach (see 2.).
  *
  * What makes it fast, and why each step changes nothing in the answer (kg.reason's docstring says more):
  *
@@ -175,6 +176,7 @@ public final class KgReasoner {
     private Map<String, Set<String>> roleHierarchy;
     private List<List<List<String>>> baseByComponent; // entailed triples about each component, computed on demand
     private boolean baseConsistent;
+    private Set<List<String>> baseSet;
 
     public static void main(String[] args) throws IOException {
         DataInputStream in = new DataInputStream(new BufferedInputStream(System.in, 1 << 16));
@@ -539,6 +541,7 @@ public final class KgReasoner {
         }
         roleHierarchy = null;
         baseByComponent = null;
+        baseSet = null;
     }
 
     private static OWLIndividual find(Map<OWLIndividual, OWLIndividual> parent, OWLIndividual x) {
@@ -684,7 +687,26 @@ public final class KgReasoner {
         List<List<String>> entailed = reason(unit.axioms(), unit.byFixpoint(), output);
         if (entailed != null && output)
             entailed.addAll(unit.rest());
-        return entailed;
+        return entailed == null || !output ? entailed : news(entailed);
+    }
+
+    /**
+     * With shared facts, a unit's answer without what B says: kg.reason takes infer(shared) away from it, and
+     * what B says but infer(shared) does not (vocabulary, shared or ontology triples) it drops anyway.
+     */
+    private List<List<String>> news(List<List<String>> entailed) throws Exception {
+        if (!shared || base() == null)
+            return entailed;
+        if (baseSet == null) {
+            baseSet = new HashSet<>();
+            for (List<List<String>> triples : baseByComponent)
+                baseSet.addAll(triples);
+        }
+        List<List<String>> result = new ArrayList<>();
+        for (List<String> triple : entailed)
+            if (!baseSet.contains(triple))
+                result.add(triple);
+        return result;
     }
 
     private static final String RENAMED = "urn:kg-unit:";
@@ -750,7 +772,7 @@ public final class KgReasoner {
                 }
                 for (int j : together) {
                     answers.get(j).addAll(units.get(j).rest());
-                    results.set(j, answers.get(j));
+                    results.set(j, news(answers.get(j)));
                 }
                 done = true;
             }
