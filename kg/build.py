@@ -10,7 +10,7 @@ import io
 import multiprocessing
 import os
 import tempfile
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -18,17 +18,18 @@ from typing import IO, Callable
 
 import pyoxigraph as ox
 
-from kg.curation import (REGISTRY_FILE, Article, Label, Project, blank_node_problems, label_conflicts, labels_of,
-                         parse_turtle, read_article, read_shared, terms_problems)
+from kg.curation import (REGISTRY_FILE, Article, Label, Project, Source, blank_node_problems, label_conflicts, labels_of,
+                         read_article, read_shared, terms_problems)
 from kg.errors import CheckFailed, KgError, Problem
 from kg.export import FORMATS, NEEDS, Piece, read_context
 from kg.export import write as write_pieces
 from kg.export import piece as make_piece
 from kg.export import piece_from_nquads
 from kg.ground import Grounded, ground
-from kg.namespaces import GRAPH, KG, REGISTRY_GRAPH, article_graph, inferred_graph
+from kg.namespaces import GRAPH, KG, REGISTRY_GRAPH, article_graph, inferred_graph, prefixed
 from kg.progress import Progress
 from kg.units import Cache, Fingerprints, code_hash, files_hash
+from kg.unit_validation import validate_units
 from kg.validate import Report, validate
 
 OUT_DIR = "out"
@@ -52,6 +53,8 @@ class ArticleUnit:
     labels: tuple[Label, ...]
     asserted: bytes  # N-Quads of the article's graph (grounded)
     inferred: bytes | None  # N-Quads of the article's inferred graph; None until reasoned over
+    nodes: tuple[str, ...] = ()  # IRIs of the subjects of its graph: the article's own nodes
+    refs: tuple[str, ...] = ()  # IRIs it refers to (as objects) that are not its own nodes
     piece: Piece | None = None  # its share of every output file (kg.export.pieces); None when kept in the cache
     piece_key: str | None = None  # key of the rendered piece (unit key + reasoned or not); None until rendered
     report: object = None  # its piece of the report's shared pages (kg.report.Piece), with the piece
@@ -145,6 +148,8 @@ class _Prepared:
     problems: tuple[Problem, ...]
     labels: tuple[Label, ...]
     asserted: bytes
+    nodes: tuple[str, ...] = ()
+    refs: tuple[str, ...] = ()
 
 
 def _prepare(folder: str) -> _Prepared:
@@ -157,7 +162,10 @@ def _prepare(folder: str) -> _Prepared:
     grounded = ground(article, statement_classes=project.vocabulary.descendants(KG + "Statement"))
     graph = ox.NamedNode(article_graph(article.slug))
     asserted = _nquads(ox.Quad(t.subject, t.predicate, t.object, graph) for t in grounded.triples)
-    return _Prepared(folder, tuple(problems + list(grounded.problems)), tuple(labels_of(article.facts)), asserted)
+    nodes = {t.subject.value for t in grounded.triples if isinstance(t.subject, ox.NamedNode)}
+    refs = {t.object.value for t in grounded.triples if isinstance(t.object, ox.NamedNode)} - nodes
+    return _Prepared(folder, tuple(problems + list(grounded.problems)), tuple(labels_of(article.facts)), asserted,
+                     tuple(sorted(nodes)), tuple(sorted(refs)))
 
 
 def _map(function, items: list, *, progress: Progress, label: str) -> list:
@@ -176,6 +184,25 @@ def _map(function, items: list, *, progress: Progress, label: str) -> list:
             results.append(result)
             advance()
         return results
+
+
+def ownership_conflicts(root: Path, project: Project, nodes: list[tuple[str, tuple[str, ...]]]) -> list[Problem]:
+    """An article states facts only about its own nodes: never about a registry entity or a node that another
+    article describes (it may refer to them). This is what makes articles independent units (kg.units)."""
+    owner = {t.subject.value: REGISTRY_FILE for t in project.registry.triples if isinstance(t.subject, ox.NamedNode)}
+    problems = []
+    for folder, mine in nodes:
+        path = f"{folder}/facts.ttl"
+        clashes = [n for n in mine if owner.get(n, path) != path]
+        for node in clashes:
+            name = prefixed(node) or f"<{node}>"
+            text = (Path(root) / path).read_text(encoding="utf-8")
+            where = Source(path, text, ()).line_of(ox.NamedNode(node))
+            problems.append(Problem(f"{name} is described in {owner[node]}; an article states facts only about its "
+                                    f"own nodes (refer to {name}, do not restate it)", path, where))
+        for node in mine:
+            owner.setdefault(node, path)
+    return problems
 
 
 # --- the whole build -------------------------------------------------------------------------------
@@ -233,10 +260,13 @@ def read_units(root: Path, *, cache: bool = True, progress: Progress | None = No
     labels = {item.folder: item.labels for item in prepared}
     labels.update({u.folder: u.labels for u in units.values()})
     problems += label_conflicts([*labels_of(project.registry), *(e for f in folders for e in labels.get(f, ()))], root)
+    nodes = {item.folder: item.nodes for item in prepared}
+    nodes.update({u.folder: u.nodes for u in units.values()})
+    problems += ownership_conflicts(root, project, [(f, nodes.get(f, ())) for f in folders])
     if problems:
         raise KgError(problems)
     for item in prepared:
-        unit = ArticleUnit(slugs[item.folder], item.folder, item.labels, item.asserted, None)
+        unit = ArticleUnit(slugs[item.folder], item.folder, item.labels, item.asserted, None, item.nodes, item.refs)
         store.put(unit.slug, keys[unit.slug], unit)
         units[item.folder] = unit
     store.prune(set(slugs.values()) | {_REGISTRY, '_pieces-reasoned', '_pieces-asserted'})
@@ -267,7 +297,7 @@ def build(root: Path, *, reason: bool = True, site: bool = True, cache: bool = T
 
     # Consistency first: SHACL results on an inconsistent graph would only distract.
     with progress.step("validating", 1) as advance:
-        report = _validate(project, units)
+        report = validate_units(corpus, units)
         advance()
     if not report.conforms:
         raise NotConforming(report)
@@ -433,10 +463,12 @@ def _shared_pieces(corpus: Corpus, registry_inferred: bytes, *, reason: bool, co
     return pieces
 
 
-def validate_project(root: Path, *, cache: bool = True, progress: Progress | None = None) -> Report:
-    """`kg validate`: SHACL results for the project, reusing unchanged articles (no reasoning needed)."""
+def validate_project(root: Path, *, cache: bool = True, full: bool = False,
+                     progress: Progress | None = None) -> Report:
+    """`kg validate`: SHACL results for the project, reusing unchanged articles (no reasoning needed).
+    `full` validates every node again and includes the validation report graph (Report.graph)."""
     corpus = read_units(root, cache=cache, progress=progress)
-    return _validate(corpus.project, corpus.units)
+    return validate_units(corpus, corpus.units, full=full)
 
 
 _REGISTRY = "_registry"
@@ -451,67 +483,46 @@ def _reason(corpus: Corpus, *, progress: Progress) -> tuple[bytes, tuple[Article
 
     project, store = corpus.project, corpus.cache
     ontology = to_rdflib(_triples(project.ontology))
+    registry = to_rdflib(project.registry.triples)
     registry_inferred = store.get(_REGISTRY, corpus.shared_key)
     if registry_inferred is None:
         registry_inferred = _nquads(
             ox.Quad(t.subject, t.predicate, t.object, ox.NamedNode(inferred_graph(REGISTRY_GRAPH)))
-            for t in sorted(from_rdflib(reason.infer(to_rdflib(project.registry.triples), ontology=ontology)), key=str))
+            for t in sorted(from_rdflib(reason.infer(registry, ontology=ontology)), key=str))
         store.put(_REGISTRY, corpus.shared_key, registry_inferred)
     known = {ox.Triple(q.subject, q.predicate, q.object) for q in _parse(registry_inferred)}
     todo = [u for u in corpus.units if u.inferred is None]
 
-    def article_unit(unit: ArticleUnit):
-        triples = (ox.Triple(q.subject, q.predicate, q.object) for q in _parse(unit.asserted))
-        return reason.infer(to_rdflib(triples, to_rdflib(project.registry.triples)), ontology=ontology)
-
     done = {}
     with progress.step("reasoning", len(todo)) as advance:
-        # Each HermiT run is its own JVM, so threads keep every core busy; results are taken in article
-        # order, so the output (and which error is reported first) does not depend on scheduling.
-        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-            runs = [pool.submit(article_unit, u) for u in todo]
-            for unit, run in zip(todo, runs):
-                graph = ox.NamedNode(inferred_graph(article_graph(unit.slug)))
-                new = sorted((t for t in from_rdflib(run.result()) if t not in known), key=str)
-                done[unit.slug] = replace(unit, inferred=_nquads(ox.Quad(t.subject, t.predicate, t.object, graph) for t in new))
-                advance()
+        # HermiT in one long-lived JVM per core (kg.reason); answers come back in unit order, so the
+        # output (and which error is reported first) does not depend on scheduling.
+        answers = reason.infer_many([to_rdflib(_Triples(u.asserted)) for u in todo], ontology=ontology,
+                                    shared=registry, on_done=lambda i: advance())
+    for unit, answer in zip(todo, answers):
+        graph = ox.NamedNode(inferred_graph(article_graph(unit.slug)))
+        new = sorted((t for t in from_rdflib(answer) if t not in known), key=str)
+        done[unit.slug] = replace(unit, inferred=_nquads(ox.Quad(t.subject, t.predicate, t.object, graph) for t in new))
     units = tuple(done.get(u.slug, u) for u in corpus.units)
-    if todo:
-        _consistent(project, units)
+    if todo and len(units) > 1:
+        with progress.step("consistency", 1) as advance:
+            reason.check_union([_Triples(u.asserted) for u in units], [_Triples(u.inferred) for u in units],
+                               ontology=ontology, shared=registry,
+                               shared_inferred=to_rdflib(_Triples(registry_inferred)))
+            advance()
     for unit in done.values():
         corpus.keep(unit)
     return registry_inferred, units
 
 
-def _consistent(project: Project, units: tuple[ArticleUnit, ...]) -> None:
-    """Two articles may give one registry entity clashing facts; only the union shows it."""
-    from kg import reason
-    from kg.rdf import to_rdflib
+class _Triples:
+    """A unit's triples, parsed from its N-Quads each time they are read (a corpus does not hold them all)."""
 
-    if len(units) < 2:
-        return
-    union = to_rdflib(project.registry.triples)
-    for unit in units:
-        to_rdflib((ox.Triple(q.subject, q.predicate, q.object) for q in _parse(unit.asserted)), union)
-    reason.check_consistent(union, ontology=to_rdflib(_triples(project.ontology)))
+    def __init__(self, nquads: bytes | None):
+        self.nquads = nquads or b""
 
-
-def _validate(project: Project, units: tuple[ArticleUnit, ...]) -> Report:
-    grounded = tuple(Grounded(u.slug, tuple(ox.Triple(q.subject, q.predicate, q.object) for q in _parse(u.asserted)), (), ())
-                     for u in units)
-    facts = {u.slug: parse_turtle(project.root, f"{u.folder}/facts.ttl") for u in units}
-    data = list(project.registry.triples) + [t for g in grounded for t in g.triples]
-    owners = {}
-    for t in project.registry.triples:
-        if isinstance(t.subject, ox.NamedNode):
-            owners.setdefault(t.subject.value, "registry")
-    for g in grounded:
-        for t in g.triples:
-            if isinstance(t.subject, ox.NamedNode):
-                owners.setdefault(t.subject.value, g.slug)
-    sources = {"registry": project.registry, **facts}
-    return validate(data, shapes=_triples(project.shapes), ontology=_triples(project.ontology), sources=sources,
-                    units=owners)
+    def __iter__(self):
+        return (ox.Triple(q.subject, q.predicate, q.object) for q in _parse(self.nquads))
 
 
 def assemble(project: Project, units, registry_inferred: bytes = b"") -> tuple[ox.Quad, ...]:

@@ -128,6 +128,7 @@ def parse_turtle(root: Path, relative: str) -> Source:
 def read_project(root: Path) -> Project:
     """Read and parse every input. Unparseable input raises KgError (all such problems at once);
     problems in well-formed input are kept in `Project.problems` to be reported with grounding's."""
+    root = Path(root)
     shared, folders = read_shared(root)
     problems: list[Problem] = []
     articles = []

@@ -50,7 +50,7 @@ def test_undefined_class_gets_a_suggestion(runner, project, facts):
 
 
 def test_undefined_property_gets_a_suggestion(runner, project, facts):
-    line = _append(facts, "ex:xi-jinping kg:particpatedIn ex:beijing .\n")
+    line = _append(facts, "ex:meeting-xi-mishustin-2023-05-24 kg:particpatedIn ex:beijing .\n")
     assert _build_fails(runner, project) == (
         f"{FACTS}:{line}: error: kg:particpatedIn is not a property the ontology defines (did you mean kg:participatedIn?)\n"
     )
@@ -91,7 +91,25 @@ def test_conflicting_labels_name_both_places(runner, project, facts):
     assert _build_fails(runner, project) == (
         f'{FACTS}:{line}: error: conflicting labels for ex:xi-jinping: "President Xi" here, "Xi Jinping" at '
         f"registry/entities.ttl:{registry_line}\n"
+        f"{FACTS}:{line}: error: ex:xi-jinping is described in registry/entities.ttl; an article states facts only "
+        f"about its own nodes (refer to ex:xi-jinping, do not restate it)\n"
     )
+
+
+def test_an_article_does_not_describe_another_articles_node(runner, project, facts):
+    """Articles are independent units: each describes only its own nodes (docs/model.md)."""
+    other = project / "articles" / "zz-second"
+    shutil.copytree(facts.parent, other)
+    second = "articles/zz-second/facts.ttl"
+    (other / "facts.ttl").write_text(
+        facts.read_text(encoding="utf-8").split("\nex:")[0] + '\nex:meeting-xi-mishustin-2023-05-24 skos:editorialNote "again"@en .\n',
+        encoding="utf-8")
+    line = (other / "facts.ttl").read_text(encoding="utf-8").count("\n")
+    stderr = _build_fails(runner, project)
+    assert stderr.endswith(
+        f"{second}:{line}: error: ex:meeting-xi-mishustin-2023-05-24 is described in {FACTS}; an article states facts only "
+        f"about its own nodes (refer to ex:meeting-xi-mishustin-2023-05-24, do not restate it)\n"
+    ), stderr
 
 
 def test_prefix_bound_to_another_iri(runner, project, facts):
@@ -103,9 +121,9 @@ def test_prefix_bound_to_another_iri(runner, project, facts):
 
 
 def test_blank_node_for_a_fact_is_refused(runner, project, facts):
-    line = _append(facts, "ex:xi-jinping kg:participatedIn [ a kg:Meeting ] .\n")
+    line = _append(facts, "ex:an-extra-node kg:partOf [ a kg:Meeting ] .\n")
     assert _build_fails(runner, project) == (
-        f"{FACTS}:{line}: error: blank node used with kg:participatedIn: mint an IRI (ex:…) for anything a person would refer to\n"
+        f"{FACTS}:{line}: error: blank node used with kg:partOf: mint an IRI (ex:…) for anything a person would refer to\n"
     )
 
 
@@ -170,9 +188,9 @@ def test_validate_other_formats(runner, format_):
 
 
 def test_inconsistent_facts_name_the_individual_and_classes(runner, project, facts):
-    _append(facts, "ex:xi-jinping a kg:State .\n")
+    _append(facts, "ex:holding-xi-jinping-president-of-china kg:holder ex:china .\n")
     assert _build_fails(runner, project, code=1) == (
-        "error: inconsistent: ex:xi-jinping is both kg:Person and kg:State (disjoint)\n"
+        "error: inconsistent: ex:china is both kg:State and kg:Person (range of kg:holder) (disjoint)\n"
     )
 
 
@@ -198,12 +216,18 @@ def test_no_java_is_an_input_error_with_a_way_out(project, tmp_path):
 
 def test_with_several_inconsistent_articles_the_first_article_is_reported(runner, project, facts):
     """Articles are reasoned over in parallel; which error is reported must not depend on scheduling."""
+    import re
+
     second = project / "articles" / "zz-second-article"
     shutil.copytree(facts.parent, second)
-    _append(second / "facts.ttl", "ex:xi-jinping a kg:State .\n")
-    _append(facts, "ex:li-qiang a kg:State .\n")
+    text = facts.read_text(encoding="utf-8")
+    own = set(re.findall(r"(?m)^ex:([\w-]+)", text))  # the second article gets nodes of its own
+    renamed = re.sub(r"\bex:([\w-]+)", lambda m: f"ex:zz-{m[1]}" if m[1] in own else m[0], text)
+    (second / "facts.ttl").write_text(renamed, encoding="utf-8")
+    _append(second / "facts.ttl", "ex:zz-holding-xi-jinping-president-of-china kg:holder ex:china .\n")
+    _append(facts, "ex:holding-xi-jinping-president-of-china kg:holder ex:russia .\n")
     for _ in range(3):
         assert _build_fails(runner, project, code=1) == (
-            "error: inconsistent: ex:li-qiang is both kg:Person and kg:State (disjoint)\n"
+            "error: inconsistent: ex:russia is both kg:State and kg:Person (range of kg:holder) (disjoint)\n"
         )
         shutil.rmtree(project / "out")

@@ -75,7 +75,7 @@ def validate(project: Path, format_: str):
     from kg.build import validate_project
     from kg.progress import Progress
 
-    report = validate_project(project, progress=Progress())
+    report = validate_project(project, full=format_ == "turtle", progress=Progress())
     output = {"text": report.text, "json": report.json}.get(format_)
     if output:
         click.echo(output(), nl=False)

@@ -1,0 +1,175 @@
+"""SHACL validation of a corpus of units, redoing only what an edit can change.
+
+The validation store (kg.shacl_sparql, on disk under `.cache/validation/`) holds the ontology, the registry
+and every article's grounded graph. Its state file remembers, for the shared inputs' key, each article's unit
+key, its nodes and the nodes it refers to, and every finding by focus node. When articles change:
+
+- their old triples (those whose subject is one of their old nodes) are removed and their new ones added;
+- the focus nodes whose results can change are validated again: the nodes of the changed articles (old and
+  new), the nodes they refer to, the nodes of every article that refers to one of their nodes, and the
+  registry's nodes; every other finding is kept.
+
+Why that is enough: an article states facts only about its own nodes (kg.build checks it), so every triple
+about a node is in the graph of the article that owns it, or in the registry. A result for a focus node reads
+triples along paths from it, and those paths leave an article only through references; so a result can change
+only for the changed articles' nodes, the nodes those refer to, and the nodes of articles referring into them
+— with one hop of reference between articles, which is all kg's shapes follow; the test suite compares
+cached and clean runs on a corpus with cross-article references. A change to the ontology, the shapes, the
+registry or kg itself changes the shared key: everything is validated again, from a new store.
+
+Without a cache the store is in memory and everything is validated.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import pyoxigraph as ox
+
+from kg.curation import Source, parse_turtle
+from kg.validate import Finding, Report, validate
+
+VALIDATION_DIR = ".cache/validation"
+STATE_FILE = "state.pickle"
+
+
+class _Sources(Mapping):
+    """unit name -> its curated Source, parsed only when a finding needs a line number."""
+
+    def __init__(self, root: Path, registry: Source, folders: dict[str, str]):
+        self.root, self.registry, self.folders, self.parsed = root, registry, folders, {}
+
+    def __getitem__(self, unit: str) -> Source:
+        if unit == "registry":
+            return self.registry
+        if unit not in self.parsed:
+            self.parsed[unit] = parse_turtle(self.root, f"{self.folders[unit]}/facts.ttl")
+        return self.parsed[unit]
+
+    def __iter__(self):
+        return iter(["registry", *self.folders])
+
+    def __len__(self) -> int:
+        return 1 + len(self.folders)
+
+
+def _triples(nquads: bytes) -> list[ox.Triple]:
+    return [ox.Triple(q.subject, q.predicate, q.object) for q in ox.parse(nquads, format=ox.RdfFormat.N_QUADS)] if nquads else []
+
+
+def validate_units(corpus, units, *, full: bool = False) -> Report:
+    """Validation report of the corpus (kg.build.Corpus) and its units (kg.build.ArticleUnit).
+
+    `full` validates every focus node again (and returns the report graph, which an incremental run leaves
+    empty)."""
+    from kg import shacl_sparql
+
+    project = corpus.project
+    root = Path(project.root)
+    folder = root / VALIDATION_DIR
+    shapes = [t for s in project.shapes for t in s.triples]
+    ontology = [t for s in project.ontology for t in s.triples]
+    registry_nodes = {t.subject.value for t in project.registry.triples if isinstance(t.subject, ox.NamedNode)}
+    keys = {u.slug: corpus.keys[u.slug] for u in units}
+    by_slug = {u.slug: u for u in units}
+
+    state = _load(folder) if corpus.cache.enabled else None
+    if state is not None and state["shared"] != corpus.shared_key:
+        state = None
+    if state is not None and not full and state["units"] == keys:
+        return _assemble(state["findings"])
+
+    if not corpus.cache.enabled:
+        store = shacl_sparql.new_store(ontology + list(project.registry.triples))
+        for unit in units:
+            shacl_sparql.add(store, _triples(unit.asserted))
+        focus, state = None, None
+    elif state is None:
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True, exist_ok=True)
+        store = shacl_sparql.new_store(ontology + list(project.registry.triples), path=str(folder / "store"))
+        for unit in units:
+            shacl_sparql.add(store, _triples(unit.asserted))
+        focus = None
+    else:
+        (folder / STATE_FILE).unlink()  # until the store is in sync again: a crash means a fresh start
+        store = ox.Store(str(folder / "store"))
+        changed = sorted(s for s in keys.keys() | state["units"].keys() if keys.get(s) != state["units"].get(s))
+        touched: set[str] = set(registry_nodes)
+        for slug in changed:
+            old_nodes = state["nodes"].get(slug, ())
+            for node in old_nodes:
+                for quad in list(store.quads_for_pattern(ox.NamedNode(node), None, None, None)):
+                    store.remove(quad)
+            touched.update(old_nodes, state["refs"].get(slug, ()))
+            if slug in by_slug:
+                unit = by_slug[slug]
+                shacl_sparql.add(store, _triples(unit.asserted))
+                touched.update(unit.nodes, unit.refs)
+        changed_nodes = {n for slug in changed for n in (*state["nodes"].get(slug, ()),
+                                                           *(by_slug[slug].nodes if slug in by_slug else ()))}
+        for unit in units:
+            if unit.slug not in changed and changed_nodes.intersection(unit.refs):
+                touched.update(unit.nodes)
+        focus = touched if not full else None
+
+    owners = {n: "registry" for n in registry_nodes}
+    for unit in units:
+        if focus is None or focus.intersection(unit.nodes):
+            for node in unit.nodes:
+                owners.setdefault(node, unit.slug)
+    sources = _Sources(root, project.registry, {u.slug: u.folder for u in units})
+    report = validate(store, shapes=shapes, ontology=ontology, sources=sources, units=owners,
+                      focus=None if focus is None else [ox.NamedNode(n) for n in sorted(focus)])
+    if not corpus.cache.enabled:
+        return Report(report.conforms, _assemble({"": report.findings}).findings, report.graph)
+    findings = {} if focus is None else {f: v for f, v in state["findings"].items() if f not in focus}
+    for finding in report.findings:
+        findings.setdefault(finding.focus, []).append(finding)
+    findings = {f: tuple(v) for f, v in findings.items()}
+    del store
+    _save(folder, {
+        "shared": corpus.shared_key,
+        "units": keys,
+        "nodes": {u.slug: u.nodes for u in units},
+        "refs": {u.slug: u.refs for u in units},
+        "findings": findings,
+    })
+    if focus is None:
+        return Report(report.conforms, _assemble(findings).findings, report.graph)
+    return _assemble(findings)
+
+
+def _assemble(findings: dict[str, tuple[Finding, ...]]) -> Report:
+    every = sorted({f for group in findings.values() for f in group}, key=_order)
+    conforms = not any(f.severity == "violation" for f in every)
+    return Report(conforms, tuple(every), b"")
+
+
+def _order(f: Finding) -> tuple:
+    return (f.unit, f.focus, f.path or "", f.component, f.message, f.value or "", f.shape or "", f.severity,
+            f.kind or "", f.file or "", f.line or 0)
+
+
+def _load(folder: Path):
+    try:
+        with (folder / STATE_FILE).open("rb") as stream:
+            return pickle.load(stream)
+    except Exception:
+        return None
+
+
+def _save(folder: Path, state: dict) -> None:
+    handle, temp = tempfile.mkstemp(dir=folder, prefix=".state.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            pickle.dump(state, stream, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(temp, folder / STATE_FILE)
+    finally:
+        if os.path.exists(temp):
+            os.unlink(temp)

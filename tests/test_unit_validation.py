@@ -1,0 +1,84 @@
+"""Incremental validation (kg.unit_validation): after any sequence of edits, `kg validate` with its cache
+gives exactly the findings of a validation from scratch — including edits that change the results of
+another article's nodes through a reference between articles."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import ROOT, run
+from kg.build import validate_project
+from kg.unit_validation import STATE_FILE, VALIDATION_DIR
+
+
+@pytest.fixture(scope="module")
+def corpora(tmp_path_factory):
+    base = tmp_path_factory.mktemp("incremental")
+    clean, broken = base / "clean", base / "broken"
+    assert run(CliRunner(), "synth", clean, "--articles", 24, "--seed", 9, "-C", ROOT).exit_code == 0
+    assert run(CliRunner(), "synth", broken, "--articles", 24, "--seed", 9, "--violations", 19, "-C", ROOT).exit_code == 0
+    return clean, broken
+
+
+def _same_as_from_scratch(folder: Path):
+    cached = validate_project(folder)
+    fresh = validate_project(folder, cache=False)
+    assert cached.findings == fresh.findings
+    assert cached.conforms == fresh.conforms
+    assert cached.text() == fresh.text()
+    return cached
+
+
+def test_injecting_and_removing_violations_one_article_at_a_time(corpora, tmp_path):
+    clean, broken = corpora
+    folder = tmp_path / "corpus"
+    shutil.copytree(clean, folder)
+    assert _same_as_from_scratch(folder).conforms
+    assert (folder / VALIDATION_DIR / STATE_FILE).is_file()
+    edited = sorted(p.parent.name for p in (broken / "articles").glob("*/facts.ttl")
+                    if p.read_bytes() != (clean / "articles" / p.parent.name / "facts.ttl").read_bytes())
+    assert len(edited) >= 10
+    counts = []
+    for slug in edited:  # break them one by one ...
+        shutil.copy(broken / "articles" / slug / "facts.ttl", folder / "articles" / slug / "facts.ttl")
+        counts.append(len(_same_as_from_scratch(folder).findings))
+    assert counts[-1] > counts[0] > 0
+    for slug in edited[::2]:  # ... and mend half of them
+        shutil.copy(clean / "articles" / slug / "facts.ttl", folder / "articles" / slug / "facts.ttl")
+        _same_as_from_scratch(folder)
+    shutil.rmtree(folder / "articles" / edited[1])  # a removed article takes its findings with it
+    report = _same_as_from_scratch(folder)
+    assert edited[1] not in {f.unit for f in report.findings}
+
+
+def test_an_edit_changes_the_findings_of_an_article_that_refers_to_it(corpora, tmp_path):
+    clean, _ = corpora
+    folder = tmp_path / "corpus"
+    shutil.copytree(clean, folder)
+    part = folder / "articles" / "00002-summit-in-ankara" / "facts.ttl"
+    whole = folder / "articles" / "00005-summit-in-bogota" / "facts.ttl"
+    assert _same_as_from_scratch(folder).conforms
+    # A meeting of one article becomes part of another article's summit, which lies years earlier.
+    part.write_text(part.read_text(encoding="utf-8").replace(
+        "kg:partOf ex:a00002-summit-union-of-coastal-states-ankara", "kg:partOf ex:a00005-summit-northern-cooperation-forum-bogota"),
+        encoding="utf-8")
+    before = _same_as_from_scratch(folder)
+    assert "00002-summit-in-ankara" in {f.unit for f in before.findings}
+    # Only the other article changes: its summit moves to the meeting's dates.
+    whole.write_text(whole.read_text(encoding="utf-8").replace(
+        'kg:startDate "2016-02-29"^^xsd:date ;\n    kg:endDate "2016-03-01"^^xsd:date',
+        'kg:startDate "2019-12-07"^^xsd:date ;\n    kg:endDate "2019-12-08"^^xsd:date', 1), encoding="utf-8")
+    after = _same_as_from_scratch(folder)
+    mine = lambda report: {f for f in report.findings if f.unit == "00002-summit-in-ankara"}  # noqa: E731
+    assert mine(after) != mine(before)
+
+
+def test_the_turtle_report_is_complete_after_an_incremental_run(corpora, tmp_path):
+    _, broken = corpora
+    folder = tmp_path / "corpus"
+    shutil.copytree(broken, folder)
+    validate_project(folder)
+    full = validate_project(folder, full=True)
+    assert full.graph and full.findings == validate_project(folder, cache=False).findings
