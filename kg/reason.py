@@ -87,6 +87,7 @@ contains a literal, and the input graphs are never modified.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import importlib.util
 import os
@@ -416,20 +417,8 @@ def _infer_units(units: Sequence[Graph], *, ontology: Graph, shared: Graph | Non
             finished.put(None)
 
     threads = [threading.Thread(target=worker, args=(n,), name=f"kg-reason-{n}", daemon=True) for n in range(workers)]
-    try:
-        for thread in threads:
-            thread.start()
-        running = len(threads)
-        while running:
-            item = finished.get()
-            if item is None:
-                running -= 1
-            elif on_done is not None:
-                on_done(item)
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join()
+    with _no_gc():
+        _run(threads, finished, on_done, stop)
     if shared is not None and explain_shared and "inferred" in base and base["inferred"] is None:
         raise _explain(shared, ontology)
     for i in range(count + 1):
@@ -445,6 +434,25 @@ def _infer_units(units: Sequence[Graph], *, ontology: Graph, shared: Graph | Non
         raise next((e for e in failed.values() if isinstance(e, BaseException)),
                    ReasonerFailed(Problem("HermiT failed: no answer")))
     return base.get("inferred"), results
+
+
+def _run(threads: list[threading.Thread], finished: queue.Queue, on_done, stop: threading.Event) -> None:
+    """Start the workers, call on_done for each unit they report finished, and wait for them all (they stop
+    taking work when `stop` is set, as on an exception here)."""
+    try:
+        for thread in threads:
+            thread.start()
+        running = len(threads)
+        while running:
+            item = finished.get()
+            if item is None:
+                running -= 1
+            elif on_done is not None:
+                on_done(item)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
 
 
 def _with(unit: Graph, shared: Graph | None) -> Graph:
@@ -490,6 +498,19 @@ def _nt_term(term) -> str:
 def _nt(triples: Iterable[Triple]) -> bytes:
     """N-Triples of what HermiT may see (`_reasonable`), as rdflib writes them."""
     return "".join(f"{_nt_term(s)} {_nt_term(p)} {_nt_term(o)} .\n" for s, p, o in _reasonable(triples)).encode("utf-8")
+
+
+@contextmanager
+def _no_gc():
+    """Python's cycle collector paused: these loops make millions of small objects that are all still in
+    use, and a build holds thousands of graphs, so its passes (a third of check_union's time) find nothing."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 @contextmanager
@@ -950,6 +971,22 @@ def check_union(units: Sequence, inferred: Sequence, *, ontology: Graph, shared:
         raise ValueError(f"{len(units)} units but {len(inferred)} inferred graphs")
     if shared is not None and shared_inferred is None:
         shared_inferred = infer(shared, ontology=ontology)
+    with _no_gc():
+        check = _facts_about_shared(units, inferred, ontology=ontology, shared=shared, shared_inferred=shared_inferred)
+    if check is None:
+        return
+    check_graph, asserted_graph = check
+    with _consistency(ontology) as consistent:
+        if consistent(check_graph.triples((None, None, None))):
+            return
+    found = _Tbox(ontology).conflict(asserted_graph.triples((None, None, None)))
+    raise found if found is not None else _explain(check_graph, ontology)
+
+
+def _facts_about_shared(units: list, inferred: list, *, ontology: Graph, shared: Graph | None,
+                        shared_inferred: Graph | None) -> tuple[Graph, Graph] | None:
+    """(the facts check_union gives HermiT, the asserted ones among them); None once the union itself was
+    checked, when the ontology or a unit is outside the fragment."""
     rules = _Rules.of(ontology)
     sources = ([] if shared is None else [(shared, shared_inferred)]) + list(zip(units, inferred))
     canon = _canon(sources[1 if shared is not None else 0:])
@@ -992,7 +1029,7 @@ def check_union(units: Sequence, inferred: Sequence, *, ontology: Graph, shared:
             for triple in _rdflib(t for t, asserted in each(index) if asserted):
                 union.add(triple)
         check_consistent(union, ontology=ontology)
-        return
+        return None
     shared_nodes = {node for node, who in owner.items() if who == -1}
 
     # Each unit's facts about shared individuals, and all its facts the closure rules read.
@@ -1051,11 +1088,7 @@ def check_union(units: Sequence, inferred: Sequence, *, ontology: Graph, shared:
     for graph, triples in ((check_graph, check), (asserted_graph, asserted_part)):
         for triple in _rdflib(triples):
             graph.add(triple)
-    with _consistency(ontology) as consistent:
-        if consistent(check_graph.triples((None, None, None))):
-            return
-    found = _Tbox(ontology).conflict(asserted_graph.triples((None, None, None)))
-    raise found if found is not None else _explain(check_graph, ontology)
+    return check_graph, asserted_graph
 
 
 def _canon(sources: list) -> Callable:
