@@ -2,39 +2,57 @@
 
 pyshacl evaluates every constraint one focus node at a time through rdflib; at 10,000 articles that takes
 many minutes. Here the shapes graph is compiled once (`compile_shapes`) into constraint objects that each
-ask pyoxigraph a few SPARQL queries returning the violations of *all* focus nodes at once, and the results
-are rebuilt the way pyshacl 0.40 builds them (with `inference="none", advanced=True, allow_warnings=True,
-allow_infos=True`, as kg.validate calls it): same focus nodes, values, paths, components, source shapes,
-source constraints, severities, messages (sh:message, {$var} substitution, pyshacl's generic messages),
-sh:detail results of sh:node, and a report graph isomorphic to pyshacl's.
+ask pyoxigraph one or a few SPARQL queries returning the violations of *all* focus nodes at once, and the
+results are rebuilt the way pyshacl 0.40 builds them (with `inference="none", advanced=True,
+allow_warnings=True, allow_infos=True`, as kg.validate calls it): same focus nodes, values, paths,
+components, source shapes, source constraints, severities, messages (sh:message, {$var}/{?var}
+substitution, pyshacl's generic messages), sh:detail results of sh:node, and a report graph (`Outcome.report`,
+rdflib) isomorphic to pyshacl's.
 
-The data graph is what the store's queries see: by default the union of all its graphs
-(`use_default_graph_as_union`), or the union of the `graphs` given to `Compiled.run`. Every query is
-DISTINCT (or counts DISTINCT values), so a triple stored in several graphs counts once, as in rdflib.
+Usage: `store = new_store(data_and_ontology_triples)` (or `add`/`remove` on a kept store), then
+`compile_shapes(shapes).run(store, focus=None)`. The data graph is the store's DATA graph plus one of two
+views of the literals a pyoxigraph Store would change (see "The store" below); the ontology must be in it,
+as kg.validate puts it there (rdfs:subClassOf for sh:class and targets, the code lists for sh:in/sh:class).
+`focus` restricts the results to those whose top-level focus node is one of the given IRIs: pyshacl's
+results on the whole graph, restricted to them (an article's nodes after an edit).
 
 What is compiled (anything else raises `Unsupported` at compile time, so the caller can fall back to pyshacl):
-targets sh:targetClass (with rdfs:subClassOf*), sh:targetNode, sh:targetSubjectsOf, sh:targetObjectsOf,
-implicit class targets and sh:target SPARQL targets; paths: IRIs, sh:inversePath of an IRI, sequences and
-alternatives of those; components sh:class, sh:datatype, sh:nodeKind, sh:minCount, sh:maxCount, sh:in,
-sh:hasValue, sh:minLength, sh:maxLength, sh:languageIn, sh:lessThan, sh:node, sh:or, sh:property,
-sh:qualifiedValueShape (not disjoint) and sh:sparql (SELECT, sh:prefixes/sh:declare, $this, $PATH);
-sh:message, sh:severity (on shapes that are not nested in sh:node, sh:or or sh:qualifiedValueShape),
-sh:deactivated.
+targets sh:targetClass (rdfs:subClassOf*), sh:targetNode, sh:targetSubjectsOf, sh:targetObjectsOf, implicit
+class targets and sh:target SPARQL targets (graph patterns with (NOT) EXISTS, no literals or expressions);
+paths: IRIs, sh:inversePath of an IRI, sequences and alternatives of those; components sh:class, sh:datatype,
+sh:nodeKind, sh:minCount, sh:maxCount, sh:in, sh:hasValue, sh:minLength, sh:maxLength, sh:languageIn,
+sh:lessThan, sh:node, sh:or, sh:property, sh:qualifiedValueShape (not disjoint) and sh:sparql (SELECT,
+sh:prefixes/sh:declare, $this, $PATH); sh:message, sh:severity (not on shapes nested in sh:node, sh:or or
+sh:qualifiedValueShape), sh:deactivated. Not compiled: sh:and, sh:not, sh:xone, sh:pattern, sh:uniqueLang,
+sh:equals, sh:disjoint, sh:lessThanOrEquals, the value ranges, sh:closed, sh:ask, custom constraint
+components, SHACL rules and functions, zero/one-or-more paths, recursive shapes.
 
-How a constraint runs: a focus pattern (the targets, as a SPARQL subquery binding ?this, optionally
-restricted to given focus nodes) is joined with the constraint's test. Where pyshacl's answer depends on
-rdflib's reading of a literal (sh:datatype's well-formedness test, sh:lessThan's comparison), SPARQL
-narrows the candidates (distinct literals, pairs it cannot certify) and pyshacl's own test decides them in
-Python. A SPARQL constraint's query gets the focus pattern inserted at the head of its WHERE group, which
-equals pre-binding $this whenever every use of $this is in a scope where the inserted pattern binds it;
-`_sparql_plan` checks that on the query's algebra and otherwise runs the query once per focus node with
-pyoxigraph's `substitutions` (the pre-binding semantics, SEP-0007). SPARQL functions are evaluated by
-pyoxigraph, not rdflib: the two agree on the functions kg's shapes use; a corner where they differ would
-differ here too.
+How a constraint runs: a focus pattern (the targets as a SPARQL sub-SELECT binding ?this, optionally
+restricted by VALUES) is joined with the constraint's test. Where pyshacl's answer depends on rdflib's
+reading of a literal (sh:datatype's well-formedness test, sh:lessThan's comparison), SPARQL narrows the
+candidates (distinct literals, pairs it cannot certify) and pyshacl's own test decides them in Python. A
+nested shape (sh:node, sh:or, sh:qualifiedValueShape) is a SPARQL condition when its constraints are, and is
+otherwise validated on the value nodes, its results deciding. A SPARQL constraint's query gets the focus
+pattern inserted at the head of its WHERE group, which equals pre-binding $this whenever every use of $this
+is in a scope where that pattern binds it; `_sparql_plan` checks this on rdflib's algebra of the query and
+otherwise runs the query once per focus node with pyoxigraph's `substitutions` (pre-binding, SEP-0007).
+pyoxigraph does not plan the joins inside an EXISTS pattern (a chain of patterns there scans the data for
+every solution tested), so `_lateral_exists` turns such EXISTS into planned LATERAL sub-SELECTs where that
+is the same thing.
 
-Known, documented differences from pyshacl: when a result has several sh:message values, or when a
-generic message lists the members of a set (sh:in, sh:hasValue, sh:lessThan, qualified shapes), the
-order of those strings follows Python set order as in pyshacl but is not guaranteed to be pyshacl's.
+The store: a pyoxigraph Store normalises some literals ("84"^^xsd:nonNegativeInteger is stored and read as
+"84"^^xsd:integer, "PT24H"^^xsd:duration as "P1D"; oxigraph issue #526); pyshacl sees them as written.
+The core constraints read an escaped copy of such literals and get them as written; SPARQL constraints and
+targets read them as pyoxigraph does.
+
+Known differences from pyshacl, all outside what kg's shapes and data do:
+- A SPARQL constraint is evaluated by pyoxigraph, not rdflib. They differ on literals that are not in their
+  canonical form or of a derived numeric type (pyoxigraph: DATATYPE("84"^^xsd:nonNegativeInteger) is
+  xsd:integer, STR("01"^^xsd:integer) is "1", and a value the query returns comes back that way) and on
+  ill-typed literals ("x"^^xsd:integer > 90 is true in rdflib, an error in pyoxigraph).
+- Where pyshacl lists the members of a set in a message (several sh:message values; the generic messages of
+  sh:in, sh:hasValue, sh:lessThan and qualified shapes), the order follows Python set order as pyshacl's
+  does, but is not guaranteed to be the same.
 """
 
 from __future__ import annotations
@@ -121,17 +139,18 @@ def _unescape(term):
     return term
 
 
-def _split(triples) -> list[ox.Quad]:
-    triples = list(triples)
-    lossy = _lossy(t.object for t in triples if isinstance(t.object, ox.Literal))
-    quads = []
+def _split(triples):
+    """The quads of a validation store for `triples` (a generator: no second copy of a large graph)."""
+    literal = ox.Literal
+    triples = triples if isinstance(triples, list) else list(triples)
+    lossy = _lossy({t.object for t in triples if type(t.object) is literal})
     for t in triples:
-        if t.object in lossy:
-            quads.append(ox.Quad(t.subject, t.predicate, _escape(t.object), EXACT))
-            quads.append(ox.Quad(t.subject, t.predicate, t.object, VALUE))
+        o = t.object
+        if type(o) is literal and o in lossy:
+            yield ox.Quad(t.subject, t.predicate, _escape(o), EXACT)
+            yield ox.Quad(t.subject, t.predicate, o, VALUE)
         else:
-            quads.append(ox.Quad(t.subject, t.predicate, t.object, DATA))
-    return quads
+            yield ox.Quad(t.subject, t.predicate, o, DATA)
 
 
 def new_store(triples: Iterable[ox.Triple] = (), path: str | None = None) -> ox.Store:
