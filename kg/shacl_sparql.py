@@ -323,9 +323,16 @@ class _TargetFocus(_Focus):
         self.restrict = restrict
 
     def pattern(self, names, var):
-        inner = " UNION ".join(part(names, var) for part in self.parts)
-        if self.restrict is not None:
-            inner = f"VALUES {var} {{ {' '.join(names.term(t) for t in self.restrict)} }} {inner}"
+        if self.restrict is None:
+            inner = " UNION ".join(part(names, var) for part in self.parts)
+        else:
+            nodes = " ".join(names.term(t) for t in self.restrict)
+            # the focus nodes go inside each target's group (a join distributes over UNION): joined with
+            # the UNION of the targets, pyoxigraph would first find every target node
+            inner = " UNION ".join(
+                part(names, var, nodes) if isinstance(part, _SparqlTargetPart)
+                else "{ VALUES " + var + " { " + nodes + " } " + part(names, var).strip()[1:]
+                for part in self.parts)
         return f"{{ SELECT DISTINCT {var} WHERE {{ {inner} }} }}"
 
 
@@ -468,9 +475,8 @@ class _Class(_Component):
         results = []
         for c in self.classes:  # pyshacl reports a value once for every class it lacks
             names = _Names()
-            # MINUS (a hash anti-join) is much faster in pyoxigraph than NOT EXISTS tested row by row
             rows = ev.select(f"SELECT DISTINCT ?this ?value WHERE {{ {shape.focus_values(names, focus)} "
-                             f"MINUS {{ {_instance_pattern(names, '?value', [c])} }} }}")
+                             f"{_without(ev, names, '?value', [[c]])} }}")
             results += [ev.result(self, shape, f, value=v) for f, v in rows]
         return results
 
@@ -492,6 +498,17 @@ def _instance_pattern(names: _Names, var: str, classes) -> str:
         t = names("t")
         parts.append(f"{var} <{RDF_TYPE}> {t} . {t} <{SUBCLASS}>* {_sparql(c)} .")
     return " ".join(parts)
+
+
+def _without(ev, names: _Names, var: str, alternatives: list[list]) -> str:
+    """A pattern keeping the solutions where `var` is an instance of none of the alternatives (each a list
+    of classes): MINUS, a hash anti-join over all instances, for a whole graph; FILTER NOT EXISTS, a test
+    per solution, for a few focus nodes."""
+    if ev.restricted:
+        tests = " || ".join("(" + " && ".join(f"EXISTS {{ {var} {_INSTANCE_OF} {_sparql(c)} }}" for c in classes) + ")"
+                            for classes in alternatives)
+        return f"FILTER (!({tests}))"
+    return "MINUS { " + " UNION ".join(f"{{ {_instance_pattern(names, var, c)} }}" for c in alternatives) + " }"
 
 
 def _class_only(shape: "Shape") -> list | None:
@@ -860,9 +877,8 @@ class _Or(_Component):
             names = _Names()
             classes = [_class_only(m) for m in members]
             if None not in classes:
-                alternatives = " UNION ".join(f"{{ {_instance_pattern(names, '?value', c)} }}" for c in classes)
                 rows = ev.select(f"SELECT DISTINCT ?this ?value WHERE {{ {shape.focus_values(names, focus)} "
-                                 f"MINUS {{ {alternatives} }} }}")
+                                 f"{_without(ev, names, '?value', classes)} }}")
                 results += [ev.result(self, shape, f, value=v) for f, v in rows]
                 continue
             tests = [ev.conforms(m, names, "?value") for m in members]
@@ -950,7 +966,12 @@ class _Qualified(_Component):
         if self.minimum is not None and self.minimum > 0:
             names = _Names()
             f = focus.pattern(names, "?this")
-            if self.minimum == 1:
+            if self.minimum == 1 and ev.restricted:
+                # one pattern per EXISTS: pyoxigraph does not plan the joins inside one
+                test = " && ".join(f"EXISTS {{ ?w {_INSTANCE_OF} {_sparql(c)} }}" for c in classes)
+                rows = ev.select(f"SELECT DISTINCT ?this WHERE {{ {f} FILTER NOT EXISTS {{ ?this {path} ?w . "
+                                 f"FILTER ({test}) }} }}")
+            elif self.minimum == 1:
                 rows = ev.select(f"SELECT DISTINCT ?this WHERE {{ {f} MINUS {{ ?this {path} ?w . "
                                  f"{_instance_pattern(names, '?w', classes)} }} }}")
             else:
@@ -1230,6 +1251,7 @@ class _SparqlQuery:
     prebound: str | None  # text with ?this added to the projection, for per-focus substitution
     joined: str | None  # text with "{FOCUS}" at the head of the WHERE group, or None: run per focus node
     projects_this: bool
+    focused: str | None = None  # `joined` with the rest of the WHERE group in a LATERAL (for few focus nodes)
     prefixes: dict = field(default_factory=dict)
     messages: list = field(default_factory=list)  # ox literals
     deactivated: bool = False
@@ -1422,7 +1444,24 @@ def _sparql_plan(g: _Graph, shape_node, node, select: str, path_sparql: str | No
             pass  # keep the query as written: right, maybe slow
         else:
             joined = rewritten
-    return _SparqlQuery(node, text, prologue + "\n" + added, joined, projects_this, prefixes)
+    focused = None
+    if joined is not None:
+        # Joined with a few focus nodes, the rest of the group is best evaluated once per focus node, with
+        # ?this bound (a UNION of the group, say, would otherwise be evaluated over the whole data first).
+        try:
+            tokens = _Tokens(joined)
+            mark = joined.index("{FOCUS}")
+            opening = max(i for i, (a, _, t) in enumerate(tokens.items) if t == "{" and a < mark
+                          and tokens.match[i] > i + 2)
+            close = tokens.items[tokens.match[opening]][0]
+            after = mark + len("{FOCUS}")
+            focused = joined[:after] + " LATERAL { " + joined[after:close] + " } " + joined[close:]
+            ox.Store().query(focused.replace("{FOCUS}", "{ }"))
+        except (Unsupported, SyntaxError, KeyError, ValueError):
+            focused = None
+    plan = _SparqlQuery(node, text, prologue + "\n" + added, joined, projects_this, prefixes)
+    plan.focused = focused
+    return plan
 
 
 class _Sparql(_Component):
@@ -1438,7 +1477,8 @@ class _Sparql(_Component):
                 continue
             if q.joined is not None:
                 names = _Names("value")
-                rows = ev.select_dicts(q.joined.replace("{FOCUS}", focus.pattern(names, "?this")))
+                text = q.focused if ev.restricted and q.focused else q.joined
+                rows = ev.select_dicts(text.replace("{FOCUS}", focus.pattern(names, "?this")))
                 by_focus: dict = {}
                 for row in rows:
                     by_focus.setdefault(row["this"], []).append(row)
@@ -1544,7 +1584,7 @@ class Compiled:
             for node in restrict:
                 if not isinstance(node, ox.NamedNode):
                     raise TypeError(f"focus nodes must be IRIs, not {node!r}")
-        ev = _Evaluator(self, store, self.prologue)
+        ev = _Evaluator(self, store, self.prologue, restricted=restrict is not None)
         per_shape = []
         for shape in self.top:
             results = ev.evaluate(shape, _TargetFocus(shape.targets, restrict))
@@ -1700,10 +1740,16 @@ class _SparqlTargetPart:
         for prefix, namespace in re.findall(r"PREFIX\s+([\w\-.]*):\s*<([^>]*)>", head, flags=re.I):
             self.prefixes[prefix] = namespace
 
-    def __call__(self, names, var):
+    def __call__(self, names, var, nodes: str | None = None):
+        body = self.body
+        if nodes is not None:
+            # VALUES at the head of the target's WHERE group: a join, the same whatever its place
+            # (a target is graph patterns and (NOT) EXISTS only, see _view_independent)
+            where = _structure(body).where
+            body = body[:where] + f" VALUES ?this {{ {nodes} }} " + body[where:]
         if var == "?this":
-            return f"{{ SELECT DISTINCT ?this WHERE {{ {{ {self.body} }} }} }}"
-        return f"{{ SELECT DISTINCT {var} WHERE {{ {{ {self.body} }} BIND (?this AS {var}) }} }}"
+            return f"{{ SELECT DISTINCT ?this WHERE {{ {{ {body} }} }} }}"
+        return f"{{ SELECT DISTINCT {var} WHERE {{ {{ {body} }} BIND (?this AS {var}) }} }}"
 
 
 def _resolve(g: _Graph, shape: Shape, shapes: dict) -> None:
@@ -1890,8 +1936,10 @@ def _check_nesting(shapes: dict) -> None:
 
 
 class _Evaluator:
-    def __init__(self, compiled: Compiled, store: ox.Store, prologue: str):
+    def __init__(self, compiled: Compiled, store: ox.Store, prologue: str, restricted: bool = False):
         self.compiled, self.sg, self.store, self.prologue = compiled, compiled.graph, store, prologue
+        # With a few focus nodes, a test per candidate beats a pass over the whole data (MINUS, a hash join)
+        self.restricted = restricted
         self._conforms: dict = {}
         self._data_graph = None
         self._stringify = None
