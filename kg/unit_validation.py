@@ -22,6 +22,7 @@ Without a cache the store is in memory and everything is validated.
 
 from __future__ import annotations
 
+import gc
 import os
 import pickle
 import shutil
@@ -90,6 +91,7 @@ def validate_units(corpus, units, *, full: bool = False) -> Report:
             shacl_sparql.add(store, _triples(unit.asserted))
         focus, state = None, None
     elif state is None:
+        gc.collect()
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True, exist_ok=True)
         store = shacl_sparql.new_store(ontology + list(project.registry.triples), path=str(folder / "store"))
@@ -98,6 +100,7 @@ def validate_units(corpus, units, *, full: bool = False) -> Report:
         focus = None
     else:
         (folder / STATE_FILE).unlink()  # until the store is in sync again: a crash means a fresh start
+        gc.collect()  # RocksDB allows one open Store per process: let go of one a failed run left behind
         store = ox.Store(str(folder / "store"))
         changed = sorted(s for s in keys.keys() | state["units"].keys() if keys.get(s) != state["units"].get(s))
         touched: set[str] = set(registry_nodes)
@@ -133,6 +136,7 @@ def validate_units(corpus, units, *, full: bool = False) -> Report:
         findings.setdefault(finding.focus, []).append(finding)
     findings = {f: tuple(v) for f, v in findings.items()}
     del store
+    gc.collect()  # close the RocksDB store now, so the next run in this process can open it
     _save(folder, {
         "shared": corpus.shared_key,
         "units": keys,
