@@ -30,7 +30,7 @@ from kg.namespaces import GRAPH, KG, REGISTRY_GRAPH, article_graph, inferred_gra
 from kg.progress import Progress
 from kg.units import Cache, Fingerprints, code_hash, files_hash
 from kg.unit_validation import validate_units
-from kg.validate import Report, validate
+from kg.validate import Report
 
 OUT_DIR = "out"
 OUTPUT_STEM = "kg"
@@ -70,7 +70,7 @@ class Build:
     files: dict[str, bytes]  # file name in out/ -> content
     reused: tuple[str, ...] = ()  # slugs of the articles taken from the unit cache
     keys: dict[str, str] = field(default_factory=dict)  # named graph -> key that changes with its content
-    quad_total: int = 0
+    quad_count: int = 0  # quads in kg.nq
 
 
     @property
@@ -79,13 +79,9 @@ class Build:
         return assemble(self.project, self.units, self.registry_inferred)
 
     @property
-    def quad_count(self) -> int:
-        return self.quad_total
-
-    @property
     def graph_count(self) -> int:
-        graphs = [b"x", b"x", self.registry_inferred] + [g for u in self.units for g in (u.asserted, u.inferred)]
-        return sum(1 for g in graphs if g)
+        """The ontology's and the registry's graphs, and each non-empty article and inferred graph."""
+        return 2 + bool(self.registry_inferred) + sum(bool(u.asserted) + bool(u.inferred) for u in self.units)
 
     @property
     def grounded(self) -> tuple[Grounded, ...]:
@@ -118,23 +114,6 @@ def ground_all(project: Project) -> tuple[Grounded, ...]:
 
 def _triples(sources):
     return [t for s in sources for t in s.triples]
-
-
-def check(project: Project, grounded: tuple[Grounded, ...]) -> Report:
-    """SHACL-validate the registry and every grounded article against the shapes."""
-    data = list(project.registry.triples) + [t for g in grounded for t in g.triples]
-    units = {}
-    for t in project.registry.triples:
-        if isinstance(t.subject, ox.NamedNode):
-            units.setdefault(t.subject.value, "registry")
-    for g in grounded:
-        for t in g.triples:
-            if isinstance(t.subject, ox.NamedNode):
-                units.setdefault(t.subject.value, g.slug)
-    sources = {"registry": project.registry, **{a.slug: a.facts for a in project.articles}}
-    return validate(
-        data, shapes=_triples(project.shapes), ontology=_triples(project.ontology), sources=sources, units=units
-    )
 
 
 # --- one article: read, check, ground (in worker processes) ----------------------------------------
@@ -269,7 +248,7 @@ def read_units(root: Path, *, cache: bool = True, progress: Progress | None = No
         unit = ArticleUnit(slugs[item.folder], item.folder, item.labels, item.asserted, None, item.nodes, item.refs)
         store.put(unit.slug, keys[unit.slug], unit)
         units[item.folder] = unit
-    store.prune(set(slugs.values()) | {_REGISTRY, '_pieces-reasoned', '_pieces-asserted'})
+    store.prune(set(slugs.values()) | _SHARED_ENTRIES)
     reused = tuple(slugs[f] for f in folders if f not in misses)
     return Corpus(project, store, shared_key, tuple(units[f] for f in folders), keys, reused)
 
@@ -308,22 +287,25 @@ def build(root: Path, *, reason: bool = True, site: bool = True, cache: bool = T
         keys[article_graph(unit.slug)] = corpus.keys[unit.slug]
         if unit.inferred:
             keys[inferred_graph(article_graph(unit.slug))] = corpus.keys[unit.slug]
-    units = _render_pieces(corpus, units, registry_inferred, reason=reason, context=context, progress=progress)
+    from kg import report as site
+
+    report_context = site.context(project, registry_inferred)  # what every report page shows of the registry
+    units = _render_pieces(corpus, units, report_context, reason=reason, context=context, progress=progress)
     shared = _shared_pieces(corpus, registry_inferred, reason=reason, context=context)
     files = {f"{OUTPUT_STEM}{f.extension}": Output(_writer(corpus, shared, units, name, context))
              for name, f in FORMATS.items()}
     quads = sum(b.count(b"\n") for p in shared for b in p.nq.blocks)
     quads += sum(u.asserted.count(b"\n") + (u.inferred or b"").count(b"\n") for u in units)
-    result = Build(project, units, registry_inferred, report, files, corpus.reused, keys, quads)
+    result = Build(project, units, registry_inferred, report, files, corpus.reused, keys, quad_count=quads)
     if not site:
         return result
     with progress.step("report", 1) as advance:
-        site_files = _site(corpus, units, registry_inferred, report, quads)
+        site_files = _site(corpus, units, report_context, report, quads)
         advance()
     return replace(result, files={**files, **site_files})
 
 
-def _site(corpus: Corpus, units: tuple[ArticleUnit, ...], registry_inferred: bytes, report: Report,
+def _site(corpus: Corpus, units: tuple[ArticleUnit, ...], report_context, report: Report,
           quads: int) -> dict[str, bytes | Output]:
     """The evidence report (kg.report): article pages and pieces from the units, the rest made here.
     Pages are rendered (or loaded from the cache) only when written or compared."""
@@ -331,7 +313,7 @@ def _site(corpus: Corpus, units: tuple[ArticleUnit, ...], registry_inferred: byt
     from kg.report import pages
 
     project = corpus.project
-    shared = site.Shared(site.context(project, registry_inferred), [u.report for u in units], quads=quads,
+    shared = site.Shared(report_context, [u.report for u in units], quads=quads,
                          conforms=report.conforms, findings=len(report.findings))
     ontology = corpus.cache.get("_ontology_page", corpus.shared_key)
     if ontology is None:
@@ -347,18 +329,17 @@ def _site(corpus: Corpus, units: tuple[ArticleUnit, ...], registry_inferred: byt
         files[f"{site.REPORT_DIR}/{model.page(iri)}"] = Output(
             lambda stream, iri=iri: stream.write(pages.entity(model, iri)), small=True)
     for unit in units:
-        files[site.article_path(unit.slug)] = Output(partial(_page, corpus, unit), small=True)
+        files[site.article_path(unit.slug)] = Output(partial(_page, corpus, unit, report_context), small=True)
     return dict(sorted(files.items()))
 
 
-def _page(corpus: Corpus, unit: ArticleUnit, stream: IO[bytes]) -> None:
+def _page(corpus: Corpus, unit: ArticleUnit, report_context, stream: IO[bytes]) -> None:
     page = unit.page if unit.page is not None else corpus.cache.get_part(unit.slug, "page", unit.piece_key)
     if page is None:  # removed from under us: render it again
         from kg import report as site
 
-        project = corpus.project
-        context = site.context(project, corpus.cache.get(_REGISTRY, corpus.shared_key) or b"")
-        page = site.render_article(read_article(project.root, unit.folder), unit.asserted, unit.inferred, context)
+        article = read_article(corpus.project.root, unit.folder)
+        page = site.render_article(article, unit.asserted, unit.inferred, report_context)
     stream.write(page)
 
 
@@ -428,16 +409,13 @@ def _piece(job: tuple[ArticleUnit, str]) -> tuple[Piece | None, object, bytes | 
     return None, part, None
 
 
-def _render_pieces(corpus: Corpus, units: tuple[ArticleUnit, ...], registry_inferred: bytes, *, reason: bool,
+def _render_pieces(corpus: Corpus, units: tuple[ArticleUnit, ...], report_context, *, reason: bool,
                    context: dict, progress: Progress) -> tuple[ArticleUnit, ...]:
     """Every unit with its piece of the outputs; rendered (on every core) only where the cache has none."""
     global _CONTEXT, _CACHE, _REPORT_CONTEXT, _ROOT
-    from kg import report as site
-
     keys = {u.slug: f"{corpus.keys[u.slug]}-{'reasoned' if reason else 'asserted'}" for u in units}
     todo = [u for u in units if u.piece_key != keys[u.slug] or (u.piece is None and not corpus.cache.enabled)]
-    _CONTEXT, _CACHE, _ROOT = context, corpus.cache, corpus.project.root
-    _REPORT_CONTEXT = site.context(corpus.project, registry_inferred) if todo else None
+    _CONTEXT, _CACHE, _REPORT_CONTEXT, _ROOT = context, corpus.cache, report_context, corpus.project.root
     try:
         rendered = _map(_piece, [(u, keys[u.slug]) for u in todo], progress=progress, label="rendering")
     finally:
@@ -472,6 +450,8 @@ def validate_project(root: Path, *, cache: bool = True, full: bool = False,
 
 
 _REGISTRY = "_registry"
+# Cache entries that belong to no article (all keyed by the shared inputs): never pruned with the articles.
+_SHARED_ENTRIES = {_REGISTRY, "_pieces-reasoned", "_pieces-asserted", "_ontology_page"}
 
 
 def _reason(corpus: Corpus, *, progress: Progress) -> tuple[bytes, tuple[ArticleUnit, ...]]:

@@ -119,14 +119,7 @@ class Cache:
         return self.dir / f"{name}.pickle"
 
     def get(self, name: str, key: str):
-        if not self.enabled:
-            return None
-        try:
-            with self._path(name).open("rb") as stream:
-                stored_key, value = pickle.load(stream)
-        except Exception:  # missing, truncated, or written by another Python: recompute
-            return None
-        return value if stored_key == key else None
+        return _read(self._path(name), key) if self.enabled else None
 
     def put(self, name: str, key: str, value) -> None:
         if self.enabled:
@@ -141,12 +134,7 @@ class Cache:
             _atomic_pickle(self._part_path(name, part), (key, value))
 
     def get_part(self, name: str, part: str, key: str):
-        try:
-            with self._part_path(name, part).open("rb") as stream:
-                stored_key, value = pickle.load(stream)
-        except Exception:
-            return None
-        return value if stored_key == key else None
+        return _read(self._part_path(name, part), key)
 
     def prune(self, keep: set[str]) -> None:
         """Remove entries of units that no longer exist (a deleted or renamed article)."""
@@ -155,6 +143,17 @@ class Cache:
         for path in [*self.dir.glob("*.pickle"), *self.dir.glob("parts/*/*.pickle")]:
             if path.stem not in keep and path.name != Fingerprints.FILE:
                 path.unlink(missing_ok=True)
+
+
+def _read(path: Path, key: str):
+    """The value stored at `path` under `key`; None when missing, stored under another key, or unreadable
+    (truncated, or written by another Python): the caller recomputes it."""
+    try:
+        with path.open("rb") as stream:
+            stored_key, value = pickle.load(stream)
+    except Exception:
+        return None
+    return value if stored_key == key else None
 
 
 def _atomic_pickle(path: Path, value) -> None:
