@@ -214,18 +214,20 @@ def read_units(root: Path, *, cache: bool = True, progress: Progress | None = No
     global _SHARED
     root = Path(root)
     progress = progress or Progress(enabled=False)
-    project, folders = read_shared(root)
-    store = Cache(root, enabled=cache)
-    shared_key = _shared_key(root, project)
-    slugs = {folder: folder.rsplit("/", 1)[-1] for folder in folders}
-    fingerprints = Fingerprints(root, enabled=cache)
-    keys = {slugs[f]: fingerprints.folder(f, salt=shared_key) for f in folders}
-    fingerprints.save(folders)
-    units: dict[str, ArticleUnit] = {}
-    for folder in folders:
-        hit = store.get(slugs[folder], keys[slugs[folder]])
-        if hit is not None:
-            units[folder] = hit
+    with progress.step("reading", 1) as advance:
+        project, folders = read_shared(root)
+        store = Cache(root, enabled=cache)
+        shared_key = _shared_key(root, project)
+        slugs = {folder: folder.rsplit("/", 1)[-1] for folder in folders}
+        fingerprints = Fingerprints(root, enabled=cache)
+        keys = {slugs[f]: fingerprints.folder(f, salt=shared_key) for f in folders}
+        fingerprints.save(folders)
+        units: dict[str, ArticleUnit] = {}
+        for folder in folders:
+            hit = store.get(slugs[folder], keys[slugs[folder]])
+            if hit is not None:
+                units[folder] = hit
+        advance()
     misses = [f for f in folders if f not in units]
 
     _SHARED = project
@@ -234,14 +236,9 @@ def read_units(root: Path, *, cache: bool = True, progress: Progress | None = No
     finally:
         _SHARED = None
 
-    problems = terms_problems(project.registry, project.vocabulary) + blank_node_problems(project.registry)
-    problems += [p for item in prepared for p in item.problems]
-    labels = {item.folder: item.labels for item in prepared}
-    labels.update({u.folder: u.labels for u in units.values()})
-    problems += label_conflicts([*labels_of(project.registry), *(e for f in folders for e in labels.get(f, ()))], root)
-    nodes = {item.folder: item.nodes for item in prepared}
-    nodes.update({u.folder: u.nodes for u in units.values()})
-    problems += ownership_conflicts(root, project, [(f, nodes.get(f, ())) for f in folders])
+    with progress.step("checking", 1) as advance:
+        problems = _corpus_problems(root, project, folders, prepared, units)
+        advance()
     if problems:
         raise KgError(problems)
     for item in prepared:
@@ -251,6 +248,19 @@ def read_units(root: Path, *, cache: bool = True, progress: Progress | None = No
     store.prune(set(slugs.values()) | _SHARED_ENTRIES)
     reused = tuple(slugs[f] for f in folders if f not in misses)
     return Corpus(project, store, shared_key, tuple(units[f] for f in folders), keys, reused)
+
+
+def _corpus_problems(root: Path, project: Project, folders: list[str], prepared: list[_Prepared],
+                     units: dict[str, ArticleUnit]) -> list[Problem]:
+    """Every problem of the registry, of the newly grounded articles, and between articles."""
+    problems = terms_problems(project.registry, project.vocabulary) + blank_node_problems(project.registry)
+    problems += [p for item in prepared for p in item.problems]
+    labels = {item.folder: item.labels for item in prepared}
+    labels.update({u.folder: u.labels for u in units.values()})
+    problems += label_conflicts([*labels_of(project.registry), *(e for f in folders for e in labels.get(f, ()))], root)
+    nodes = {item.folder: item.nodes for item in prepared}
+    nodes.update({u.folder: u.nodes for u in units.values()})
+    return problems + ownership_conflicts(root, project, [(f, nodes.get(f, ())) for f in folders])
 
 
 def build(root: Path, *, reason: bool = True, site: bool = True, cache: bool = True,
@@ -299,7 +309,7 @@ def build(root: Path, *, reason: bool = True, site: bool = True, cache: bool = T
     result = Build(project, units, registry_inferred, report, files, corpus.reused, keys, quad_count=quads)
     if not site:
         return result
-    with progress.step("report", 1) as advance:
+    with progress.step("report index", 1) as advance:
         site_files = _site(corpus, units, report_context, report, quads)
         advance()
     return replace(result, files={**files, **site_files})
@@ -445,8 +455,12 @@ def validate_project(root: Path, *, cache: bool = True, full: bool = False,
                      progress: Progress | None = None) -> Report:
     """`kg validate`: SHACL results for the project, reusing unchanged articles (no reasoning needed).
     `full` validates every node again and includes the validation report graph (Report.graph)."""
+    progress = progress or Progress(enabled=False)
     corpus = read_units(root, cache=cache, progress=progress)
-    return validate_units(corpus, corpus.units, full=full)
+    with progress.step("validating", 1) as advance:
+        report = validate_units(corpus, corpus.units, full=full)
+        advance()
+    return report
 
 
 _REGISTRY = "_registry"

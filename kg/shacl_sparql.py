@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Iterable
 
 import pyoxigraph as ox
@@ -153,11 +154,13 @@ def _split(triples):
             yield ox.Quad(t.subject, t.predicate, o, DATA)
 
 
-def new_store(triples: Iterable[ox.Triple] = (), path: str | None = None) -> ox.Store:
-    """A validation store (in memory, or on disk at `path`) holding `triples`: the data graph that
-    `Compiled.run` validates. It must hold the ontology too (rdfs:subClassOf, code lists)."""
+def new_store(triples: Iterable[ox.Triple] = (), path: str | None = None, *,
+              batches: Iterable[Iterable[ox.Triple]] = ()) -> ox.Store:
+    """A validation store (in memory, or on disk at `path`) holding `triples` and every batch of `batches`:
+    the data graph that `Compiled.run` validates. It must hold the ontology too (rdfs:subClassOf, code
+    lists). Batches (one per article, say) are bulk-loaded as they come, never all held in memory."""
     store = ox.Store(path) if path else ox.Store()
-    add(store, triples)
+    store.bulk_extend(q for batch in chain([triples], batches) for q in _split(batch))
     return store
 
 

@@ -26,3 +26,24 @@ def test_elsewhere_nothing_is_written():
     with Progress(stream).step("reasoning", 4) as advance:
         advance(4)
     assert stream.getvalue() == ""
+
+
+def test_timings_record_every_step_even_when_no_bar_is_drawn():
+    stream = io.StringIO()
+    progress = Progress(stream, timings=True)
+    with progress.step("grounding", 3) as advance:
+        advance(3)
+    with progress.step("writing", 0):
+        pass
+    assert stream.getvalue() == ""
+    assert [(t.label, t.units) for t in progress.timings] == [("grounding", 3), ("writing", 0)]
+    assert all(t.seconds >= 0 and t.peak[0] > 0 for t in progress.timings)
+    lines = progress.summary().splitlines()
+    assert lines[0].startswith("grounding") and " s  peak " in lines[0] and len(lines) == 2
+
+
+def test_without_timings_nothing_is_kept():
+    progress = Progress(io.StringIO())
+    with progress.step("grounding", 1) as advance:
+        advance()
+    assert progress.timings is None and progress.summary() == ""

@@ -10,6 +10,9 @@ import click
 from kg.cli.common import project_option, reports_errors
 from kg.export import FORMATS
 
+timings_option = click.option("--timings", is_flag=True,
+                              help="Print each step's wall time and peak memory on stderr when done.")
+
 
 @click.command()
 @project_option
@@ -17,8 +20,9 @@ from kg.export import FORMATS
 @click.option("--no-reason", is_flag=True, help="Skip OWL reasoning (no inferred graphs; no Java needed).")
 @click.option("--no-cache", is_flag=True,
               help="Redo every article instead of reusing unchanged ones from .cache/units/ (and leave the cache as it is).")
+@timings_option
 @reports_errors
-def build(project: Path, check: bool, no_reason: bool, no_cache: bool):
+def build(project: Path, check: bool, no_reason: bool, no_cache: bool, timings: bool):
     """Ground, reason, validate and write every output file to out/.
 
     Reads ontology/, shapes/, registry/ and every articles/<slug>/; resolves each evidence quote to
@@ -29,29 +33,47 @@ def build(project: Path, check: bool, no_reason: bool, no_cache: bool):
     since the last build is reused from .cache/units/. Work runs on every core; a progress bar shows on a
     terminal.
     """
-    from kg.build import NotConforming, OUT_DIR, build as run, orphans, stale, write
-    from kg.errors import CheckFailed, Problem
     from kg.progress import Progress
 
+    progress = Progress(timings=timings)
     try:
-        result = run(project, reason=not no_reason, cache=not no_cache, progress=Progress())
+        _build(project, check=check, reason=not no_reason, cache=not no_cache, progress=progress)
+    finally:
+        _print_timings(progress)
+
+
+def _build(project: Path, *, check: bool, reason: bool, cache: bool, progress) -> None:
+    from kg.build import NotConforming, OUT_DIR, build as run, orphans, stale, write
+    from kg.errors import CheckFailed, Problem
+
+    try:
+        result = run(project, reason=reason, cache=cache, progress=progress)
     except NotConforming as error:
         click.echo(error.report.text(), err=True, nl=False)
         raise
     out = project / OUT_DIR
     if check:
-        problems = [Problem("differs from a fresh build; run `kg build`", f"{OUT_DIR}/{n}") for n in stale(out, result.files)]
-        problems += [Problem("not written by a fresh build; run `kg build`", f"{OUT_DIR}/{n}") for n in orphans(out, result.files)]
+        with progress.step("comparing", 1):
+            problems = [Problem("differs from a fresh build; run `kg build`", f"{OUT_DIR}/{n}") for n in stale(out, result.files)]
+            problems += [Problem("not written by a fresh build; run `kg build`", f"{OUT_DIR}/{n}") for n in orphans(out, result.files)]
         if problems:
             raise CheckFailed(problems)
         click.echo(f"{OUT_DIR}/ is up to date ({len(result.files)} files)")
         return
-    changed = write(out, result.files)
-    _refresh_store(out, result.keys)
+    with progress.step("writing", 1):
+        changed = write(out, result.files)
+    with progress.step("query store", 1):
+        _refresh_store(out, result.keys)
     click.echo(
         f"built {result.quad_count} quads in {result.graph_count} graphs from {len(result.units)} article(s); "
         f"{len(changed)} file(s) changed in {OUT_DIR}/"
     )
+
+
+def _print_timings(progress) -> None:
+    """With --timings: each step's time and memory on stderr (also after an error: where did it stop?)."""
+    if progress.timings is not None:
+        click.echo("step           units     time  memory\n" + progress.summary(), err=True, nl=False)
 
 
 def _refresh_store(out: Path, graphs: dict[str, str]) -> None:
@@ -66,8 +88,9 @@ def _refresh_store(out: Path, graphs: dict[str, str]) -> None:
     "--format", "format_", type=click.Choice(["text", "json", "turtle"]), default="text", show_default=True,
     help="text: grouped by article and node, with file:line; json: machine-readable; turtle: the SHACL report graph.",
 )
+@timings_option
 @reports_errors
-def validate(project: Path, format_: str):
+def validate(project: Path, format_: str, timings: bool):
     """Validate the curated graph against the SHACL shapes.
 
     Exit codes: 0 conforms, 1 does not conform, 2 usage or input error, 3 internal error.
@@ -75,7 +98,11 @@ def validate(project: Path, format_: str):
     from kg.build import validate_project
     from kg.progress import Progress
 
-    report = validate_project(project, full=format_ == "turtle", progress=Progress())
+    progress = Progress(timings=timings)
+    try:
+        report = validate_project(project, full=format_ == "turtle", progress=progress)
+    finally:
+        _print_timings(progress)
     output = {"text": report.text, "json": report.json}.get(format_)
     if output:
         click.echo(output(), nl=False)
