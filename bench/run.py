@@ -42,6 +42,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 KG = [sys.executable, "-m", "kg"]
+TIMINGS_HEADER = "step           units"  # the first line `kg build --timings` prints
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class Measure:
     seconds: float | None  # None: over budget, or skipped
     peak_mib: float | None
     status: str  # "ok", "failed (exit N)", "> budget", "skipped"
+    timings: str = ""  # what `--timings` printed on stderr: where the step's time and memory went
 
     def cell(self) -> str:
         if self.status == "ok":
@@ -82,13 +84,15 @@ def measure(command: list[str], *, budget: float, expect: tuple[int, ...] = (0,)
     process.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.perf_counter() - started
     peak = usage.ru_maxrss / 1024  # KiB on Linux
+    text = stderr.decode(errors="replace")
+    timings = text[text.index(TIMINGS_HEADER):] if TIMINGS_HEADER in text else ""
     if killed.is_set():
-        return Measure(seconds, peak, "> budget")
+        return Measure(seconds, peak, "> budget", timings)
     if process.returncode not in expect:
-        tail = stderr.decode(errors="replace").strip().splitlines()[-3:]
+        tail = text.strip().splitlines()[-3:]
         print(f"    {' '.join(command[2:])}: exit {process.returncode}: {' | '.join(tail)}", file=sys.stderr)
-        return Measure(seconds, peak, f"failed (exit {process.returncode})")
-    return Measure(seconds, peak, "ok")
+        return Measure(seconds, peak, f"failed (exit {process.returncode})", timings)
+    return Measure(seconds, peak, "ok", timings)
 
 
 def touch(corpus: Path, number: int, edit: int) -> None:
@@ -126,11 +130,11 @@ def run_size(size: int, *, seed: str, budget: float, over: set[str], skip: bool)
         step("naive pipeline (rdflib + pyshacl + rdflib)", [sys.executable, str(HERE / "naive.py"), str(corpus)])
         for leftover in ("out", ".cache"):
             shutil.rmtree(corpus / leftover, ignore_errors=True)
-        step("kg build, cold", [*KG, "build", "-C", str(corpus)])
+        step("kg build, cold", [*KG, "build", "-C", str(corpus), "--timings"])
         touch(corpus, 0, 1)
-        step("kg build, one article touched", [*KG, "build", "-C", str(corpus)])
+        step("kg build, one article touched", [*KG, "build", "-C", str(corpus), "--timings"])
         touch(corpus, size // 2, 2)
-        step("kg validate, one article touched", [*KG, "validate", "-C", str(corpus)])
+        step("kg validate, one article touched", [*KG, "validate", "-C", str(corpus), "--timings"])
         built = (corpus / "out" / "kg.nq").is_file()
         if built:
             with (corpus / "out" / "kg.nq").open("rb") as nq:
@@ -200,10 +204,13 @@ def table(sizes: list[int], results: dict[int, dict[str, Measure]], *, budget: f
         ok = a and b and a.status == b.status == "ok"
         cells.append(f"{b.seconds / a.seconds:,.1f}× time for {larger / smaller:,.0f}× articles" if ok else "")
     lines.append("| growth of kg build cold from the previous size | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + (
-        f"\n\nEach cell: wall time / peak resident memory of the step's process tree. Budget {budget:.0f} s per "
-        f"step; corpus `kg synth --seed {seed}`.\n"
-    )
+    lines += ["", f"Each cell: wall time / peak resident memory of the step's process tree. Budget {budget:.0f} s per "
+                  f"step; corpus `kg synth --seed {seed}`."]
+    for size in sizes:
+        for name, m in results[size].items():
+            if m.timings:
+                lines += ["", f"`{name}`, {size:,} articles, by step (`--timings`):", "", "```", m.timings.rstrip(), "```"]
+    return "\n".join(lines) + "\n"
 
 
 def main() -> int:

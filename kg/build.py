@@ -10,6 +10,7 @@ import io
 import multiprocessing
 import os
 import tempfile
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -487,16 +488,17 @@ def _reason(corpus: Corpus, *, progress: Progress) -> tuple[bytes, tuple[Article
     known = {ox.Triple(q.subject, q.predicate, q.object) for q in _parse(registry_inferred)}
     todo = [u for u in corpus.units if u.inferred is None]
 
-    done = {}
+    def inferred(i: int, answer) -> bytes:  # each answer as N-Quads, as it comes: no corpus of rdflib graphs
+        graph = ox.NamedNode(inferred_graph(article_graph(todo[i].slug)))
+        new = sorted((t for t in from_rdflib(answer) if t not in known), key=str)
+        return _nquads(ox.Quad(t.subject, t.predicate, t.object, graph) for t in new)
+
     with progress.step("reasoning", len(todo)) as advance:
         # HermiT in one long-lived JVM per core (kg.reason); answers come back in unit order, so the
         # output (and which error is reported first) does not depend on scheduling.
-        answers = reason.infer_many([to_rdflib(_Triples(u.asserted)) for u in todo], ontology=ontology,
-                                    shared=registry, on_done=lambda i: advance())
-    for unit, answer in zip(todo, answers):
-        graph = ox.NamedNode(inferred_graph(article_graph(unit.slug)))
-        new = sorted((t for t in from_rdflib(answer) if t not in known), key=str)
-        done[unit.slug] = replace(unit, inferred=_nquads(ox.Quad(t.subject, t.predicate, t.object, graph) for t in new))
+        answers = reason.infer_many(_Graphs(todo), ontology=ontology, shared=registry,
+                                    on_done=lambda i: advance(), keep=inferred)
+    done = {unit.slug: replace(unit, inferred=answer) for unit, answer in zip(todo, answers)}
     units = tuple(done.get(u.slug, u) for u in corpus.units)
     if todo and len(units) > 1:
         with progress.step("consistency", 1) as advance:
@@ -507,6 +509,23 @@ def _reason(corpus: Corpus, *, progress: Progress) -> tuple[bytes, tuple[Article
     for unit in done.values():
         corpus.keep(unit)
     return registry_inferred, units
+
+
+class _Graphs(Sequence):
+    """The units' asserted graphs as rdflib Graphs, each made when indexed (kg.reason reads them by index)."""
+
+    def __init__(self, units: list[ArticleUnit]):
+        self.units = units
+
+    def __len__(self) -> int:
+        return len(self.units)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        from kg.rdf import to_rdflib
+
+        return to_rdflib(_Triples(self.units[i].asserted))
 
 
 class _Triples:

@@ -180,14 +180,19 @@ def infer(asserted: Graph, *, ontology: Graph) -> Graph:
 
 
 def infer_many(units: Sequence[Graph], *, ontology: Graph, shared: Graph | None = None,
-               workers: int | None = None, on_done: Callable[[int], None] | None = None) -> list[Graph]:
+               workers: int | None = None, on_done: Callable[[int], None] | None = None,
+               keep: Callable[[int, Graph], object] | None = None) -> list:
     """`[infer(u, ontology=ontology) for u in units]`, by `workers` JVMs (default: one per core) at once.
 
     With `shared` (facts every unit goes with, such as the registry), unit i's answer is what
     `infer(units[i] + shared)` adds to `infer(shared)`; see `infer_with_shared` for the latter too.
     Errors are those of the first unit in order that fails, exactly as `infer` would raise them.
-    `on_done(i)` is called (in this thread) as unit i is finished."""
-    return _infer_units(units, ontology=ontology, shared=shared, workers=workers, on_done=on_done)[1]
+    `on_done(i)` is called (in this thread) as unit i is finished.
+
+    For a large corpus: `units` may be a sequence that makes each graph when indexed (it is read by
+    index, never copied whole), and `keep(i, answer)` turns each answer into what the list holds (say,
+    its N-Quads), so that no more than a few units' graphs are in memory at once."""
+    return _infer_units(units, ontology=ontology, shared=shared, workers=workers, on_done=on_done, keep=keep)[1]
 
 
 def infer_with_shared(shared: Graph, units: Sequence[Graph], *, ontology: Graph, workers: int | None = None,
@@ -350,13 +355,14 @@ class _Server:
 
 
 def _infer_units(units: Sequence[Graph], *, ontology: Graph, shared: Graph | None, workers: int | None,
-                 on_done: Callable[[int], None] | None, explain_shared: bool = False) -> tuple[Graph | None, list[Graph]]:
-    units = list(units)
+                 on_done: Callable[[int], None] | None, explain_shared: bool = False,
+                 keep: Callable[[int, Graph], object] | None = None) -> tuple[Graph | None, list]:
+    units = units if isinstance(units, Sequence) else list(units)
     java_executable()
     classpath = server_classpath()
     if classpath is None:
         return _infer_units_by_command_line(units, ontology=ontology, shared=shared, workers=workers,
-                                            on_done=on_done, explain_shared=explain_shared)
+                                            on_done=on_done, explain_shared=explain_shared, keep=keep)
     ontology_nt = _nt(ontology.triples((None, None, None)))
     shared_nt = None if shared is None else _nt(shared.triples((None, None, None)))
     vocabulary = _vocabulary(ontology) | (set() if shared is None else _vocabulary(shared))
@@ -398,6 +404,8 @@ def _infer_units(units: Sequence[Graph], *, ontology: Graph, shared: Graph | Non
                 for i, (status, answer) in zip(current, answers):
                     if status == "ok":
                         results[i] = _answer(answer, units[i], shared, ontology, vocabulary, base.get("inferred"))
+                        if keep is not None:
+                            results[i] = keep(i, results[i])
                     else:
                         with lock:
                             failed[i] = "inconsistent" if status == "inconsistent" else ReasonerFailed(
@@ -555,8 +563,9 @@ def _infer_by_command_line(asserted: Graph, *, ontology: Graph) -> Graph:
     return result
 
 
-def _infer_units_by_command_line(units: list[Graph], *, ontology: Graph, shared: Graph | None, workers: int | None,
-                                 on_done: Callable[[int], None] | None, explain_shared: bool):
+def _infer_units_by_command_line(units: Sequence[Graph], *, ontology: Graph, shared: Graph | None,
+                                 workers: int | None, on_done: Callable[[int], None] | None, explain_shared: bool,
+                                 keep: Callable[[int, Graph], object] | None = None):
     from concurrent.futures import ThreadPoolExecutor
 
     base = None
@@ -576,7 +585,7 @@ def _infer_units_by_command_line(units: list[Graph], *, ontology: Graph, shared:
                 for triple in list(graph):
                     if triple in base:
                         graph.remove(triple)
-            results.append(graph)
+            results.append(graph if keep is None else keep(i, graph))
             if on_done is not None:
                 on_done(i)
     return base, results
