@@ -444,18 +444,27 @@ def _infer_units(units: Sequence[Graph], *, ontology: Graph, shared: Graph | Non
     return base.get("inferred"), results
 
 
+GC_EVERY = 64  # units answered between two collections of the young generations
+
+
 def _run(threads: list[threading.Thread], finished: queue.Queue, on_done, stop: threading.Event) -> None:
     """Start the workers, call on_done for each unit they report finished, and wait for them all (they stop
     taking work when `stop` is set, as on an exception here)."""
     try:
         for thread in threads:
             thread.start()
-        running = len(threads)
+        running, answered = len(threads), 0
         while running:
             item = finished.get()
             if item is None:
                 running -= 1
-            elif on_done is not None:
+                continue
+            answered += 1
+            if answered % GC_EVERY == 0:
+                # The cycle collector is paused (_no_gc), but each unit's rdflib graphs hold reference
+                # cycles: without this, 10,000 articles' graphs stay in memory (over 6 GiB).
+                gc.collect(1)
+            if on_done is not None:
                 on_done(item)
     finally:
         stop.set()
