@@ -85,3 +85,48 @@ def test_a_damaged_cache_entry_is_recomputed(corpus, tmp_path):
     second = build(folder, site=False)
     assert first.units[1].slug not in second.reused
     assert second.files == first.files
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_kg_build_leaves_unchanged_files_alone_and_rewrites_edited_ones(corpus, tmp_path):
+    """`kg build` skips a file whose key and signature match what it last wrote (kg.build.write): after an
+    edit, out/ still equals a clean build's, other articles' pages are not touched, and a file edited by
+    hand in out/ (same key, new signature) is written again."""
+    from click.testing import CliRunner
+
+    folder = tmp_path / "out-manifest"
+    shutil.copytree(corpus, folder)
+    runner = CliRunner()
+    assert run(runner, "build", "-C", folder, "--no-reason").exit_code == 0
+    assert (folder / ".cache" / "out.pickle").is_file()
+    slugs = sorted(p.name for p in (folder / "articles").iterdir())
+    other = folder / "out" / "report" / "articles" / f"{slugs[0]}.html"
+    stamp = other.stat().st_mtime_ns
+
+    facts = folder / "articles" / slugs[3] / "facts.ttl"
+    text = facts.read_text(encoding="utf-8")
+    first_fact = text.index("\nex:")
+    facts.write_text(text[:first_fact] + text[first_fact:].replace(" .\n", ' ;\n    skos:editorialNote "seen" .\n', 1),
+                     encoding="utf-8")
+    result = run(runner, "build", "-C", folder, "--no-reason")
+    assert result.exit_code == 0, result.output
+    assert other.stat().st_mtime_ns == stamp
+
+    clean = tmp_path / "clean"
+    shutil.copytree(folder, clean, ignore=shutil.ignore_patterns("out", ".cache"))
+    assert run(runner, "build", "-C", clean, "--no-reason", "--no-cache").exit_code == 0
+    assert _tree(folder / "out") == _tree(clean / "out")
+
+    page = folder / "out" / "report" / "articles" / f"{slugs[1]}.html"
+    original = page.read_bytes()
+    page.write_bytes(original + b"<!-- edited by hand -->")
+    entity = next((folder / "out" / "report" / "entities").iterdir())
+    entity_bytes = entity.read_bytes()
+    entity.write_bytes(b"")
+    result = run(runner, "build", "-C", folder, "--no-reason")
+    assert result.exit_code == 0, result.output
+    assert "2 file(s) changed" in result.output
+    assert page.read_bytes() == original and entity.read_bytes() == entity_bytes

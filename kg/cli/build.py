@@ -43,7 +43,7 @@ def build(project: Path, check: bool, no_reason: bool, no_cache: bool, timings: 
 
 
 def _build(project: Path, *, check: bool, reason: bool, cache: bool, progress) -> None:
-    from kg.build import NotConforming, OUT_DIR, build as run, orphans, stale, write
+    from kg.build import OUT_MANIFEST, NotConforming, OUT_DIR, build as run, orphans, stale, write
     from kg.errors import CheckFailed, Problem
 
     try:
@@ -61,7 +61,8 @@ def _build(project: Path, *, check: bool, reason: bool, cache: bool, progress) -
         click.echo(f"{OUT_DIR}/ is up to date ({len(result.files)} files)")
         return
     with progress.step("writing", 1):
-        changed = write(out, result.files)
+        manifest = project / OUT_MANIFEST if cache else None
+        changed = write(out, result.files, keys=result.file_keys, manifest=manifest)
     with progress.step("query store", 1):
         _refresh_store(out, result.keys)
     click.echo(
