@@ -17,6 +17,12 @@ only for the changed articles' nodes, the nodes those refer to, and the nodes of
 cached and clean runs on a corpus with cross-article references. A change to the ontology, the shapes, the
 registry or kg itself changes the shared key: everything is validated again, from a new store.
 
+Two hops are followed too: a shape may go from a node to an entity it refers to (a registry person) and
+from there, against the direction of a triple, to another article's node (every office-holding of a
+meeting's participant: kg:BilateralMeetingShape). So when a changed article has a triple whose object is a
+registry entity, along a predicate that some shape follows backwards (`_backward_predicates`), the nodes
+of every article referring to that entity are validated again too.
+
 Without a cache the store is in memory and everything is validated.
 """
 
@@ -97,20 +103,31 @@ def validate_units(corpus, units, *, full: bool = False) -> Report:
         store = ox.Store(str(folder / "store"))
         changed = sorted(s for s in keys.keys() | state["units"].keys() if keys.get(s) != state["units"].get(s))
         touched: set[str] = set(registry_nodes)
+        backward = _backward_predicates(project.shapes)
+        hubs: set[str] = set()  # registry entities a changed article links to along a backward predicate
+
+        def note(triples) -> None:
+            hubs.update(t.object.value for t in triples if t.predicate.value in backward
+                        and isinstance(t.object, ox.NamedNode) and t.object.value in registry_nodes)
+
         for slug in changed:
             old_nodes = state["nodes"].get(slug, ())
             for node in old_nodes:
-                for quad in list(store.quads_for_pattern(ox.NamedNode(node), None, None, None)):
+                quads = list(store.quads_for_pattern(ox.NamedNode(node), None, None, None))
+                note(quads)
+                for quad in quads:
                     store.remove(quad)
             touched.update(old_nodes, state["refs"].get(slug, ()))
             if slug in by_slug:
                 unit = by_slug[slug]
-                shacl_sparql.add(store, _triples(unit.asserted))
+                triples = _triples(unit.asserted)
+                note(triples)
+                shacl_sparql.add(store, triples)
                 touched.update(unit.nodes, unit.refs)
         changed_nodes = {n for slug in changed for n in (*state["nodes"].get(slug, ()),
                                                            *(by_slug[slug].nodes if slug in by_slug else ()))}
         for unit in units:
-            if unit.slug not in changed and changed_nodes.intersection(unit.refs):
+            if unit.slug not in changed and (changed_nodes.intersection(unit.refs) or hubs.intersection(unit.refs)):
                 touched.update(unit.nodes)
         focus = touched if not full else None
 
@@ -145,6 +162,78 @@ def validate_units(corpus, units, *, full: bool = False) -> Report:
     if focus is None:
         return Report(report.conforms, _assemble(findings).findings, report.graph)
     return _assemble(findings)
+
+
+def _backward_predicates(shapes) -> frozenset[str]:
+    """Predicates a shape may follow from object to subject: those of sh:inversePath, and in SPARQL
+    constraints and targets those of every triple pattern whose subject is not $this (a superset: the
+    pattern may as well be joined forwards). Read from the shapes graph, so new shapes are covered."""
+    from rdflib import Graph, URIRef, Variable
+    from rdflib.plugins.sparql import prepareQuery
+
+    graph = Graph()
+    for source in shapes:
+        for t in source.triples:
+            graph.add(tuple(_rdflib(x) for x in (t.subject, t.predicate, t.object)))
+    found: set[str] = set()
+    for inner in graph.objects(None, URIRef(SH + "inversePath")):
+        found.update(str(x) for x in _iris(graph, inner))
+    namespaces = {str(graph.value(d, URIRef(SH + "prefix"))): str(graph.value(d, URIRef(SH + "namespace")))
+                  for d in graph.subjects(URIRef(SH + "prefix"), None)}
+    for key in ("select", "ask"):
+        for text in graph.objects(None, URIRef(SH + key)):
+            query = prepareQuery(str(text), initNs=namespaces)
+            for subject, predicate, _ in _patterns(query.algebra):
+                if subject != Variable("this"):
+                    found.update(str(x) for x in _path_iris(predicate))
+    return frozenset(found)
+
+
+SH = "http://www.w3.org/ns/shacl#"
+
+
+def _rdflib(term):
+    from kg.rdf import to_rdflib_term
+
+    return to_rdflib_term(term)
+
+
+def _iris(graph, node) -> set:
+    """Every IRI in an RDF list or path expression (a superset of its predicates)."""
+    from rdflib import URIRef
+
+    if isinstance(node, URIRef):
+        return {node}
+    return {x for _, _, o in graph.triples((node, None, None)) for x in _iris(graph, o)}
+
+
+def _patterns(node):
+    """Every triple pattern (subject, predicate or path, object) in a SPARQL algebra tree."""
+    from rdflib.plugins.sparql.parserutils import CompValue
+
+    if isinstance(node, CompValue):
+        if node.name == "BGP":
+            yield from node.triples
+        for key in node.keys():
+            yield from _patterns(getattr(node, key))  # attribute access: the translated form
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            yield from _patterns(value)
+    elif isinstance(node, dict):
+        for value in node.values():
+            yield from _patterns(value)
+
+
+def _path_iris(predicate) -> set:
+    from rdflib import URIRef
+    from rdflib.paths import Path as RdfPath
+
+    if isinstance(predicate, URIRef):
+        return {predicate}
+    if isinstance(predicate, RdfPath):
+        return {x for part in vars(predicate).values() for item in (part if isinstance(part, list) else [part])
+                for x in _path_iris(item)}
+    return set()
 
 
 def _assemble(findings: dict[str, tuple[Finding, ...]]) -> Report:

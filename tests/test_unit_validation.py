@@ -83,3 +83,36 @@ def test_the_turtle_report_is_complete_after_an_incremental_run(corpora, tmp_pat
     validate_project(folder)
     full = validate_project(folder, full=True)
     assert full.graph and full.findings == validate_project(folder, cache=False).findings
+
+
+def test_an_edit_changes_the_findings_of_an_article_through_a_registry_entity(corpora, tmp_path):
+    """Two hops between articles: a bilateral meeting of one article is valid only thanks to an office-holding
+    that another article states about a registry person (kg:BilateralMeetingShape reads every holding of each
+    participant). Removing that holding changes the meeting's findings, though neither article refers to
+    the other."""
+    clean, _ = corpora
+    folder = tmp_path / "corpus"
+    shutil.copytree(clean, folder)
+    meeting = folder / "articles" / "00001-rafael-kader-visits-tanzania" / "facts.ttl"
+    other = folder / "articles" / "00003-sara-eriksen-visits-australia" / "facts.ttl"
+    # The meeting's Tanzanian participant holds, in this article, a Canadian office like the other one ...
+    text = meeting.read_text(encoding="utf-8")
+    holding = "kg:holder ex:adrian-sato ;\n    kg:office ex:foreign-minister-of-tanzania ;"
+    assert holding in text
+    meeting.write_text(text.replace(holding, "kg:holder ex:adrian-sato ;\n    kg:office ex:foreign-minister-of-canada ;"),
+                       encoding="utf-8")
+    # ... and holds the Tanzanian office in another article, which says nothing else about the meeting.
+    original = other.read_text(encoding="utf-8")
+    assert "Hungarian Prime Minister Sara Eriksen" in original
+    other.write_text(original + (
+        "\nex:a00003-holding-adrian-sato a kg:OfficeHolding ;\n"
+        '    rdfs:label "Adrian Sato, Foreign Minister of Tanzania"@en ;\n'
+        "    kg:holder ex:adrian-sato ;\n"
+        "    kg:office ex:foreign-minister-of-tanzania ;\n"
+        '    kg:attestedOn "2020-07-11"^^xsd:date ;\n'
+        '    kgc:evidence "Hungarian Prime Minister Sara Eriksen" .\n'), encoding="utf-8")
+    meeting_findings = lambda report: {f for f in report.findings  # noqa: E731
+                                       if f.focus.endswith("a00001-meeting-rafael-kader-adrian-sato")}
+    assert not meeting_findings(_same_as_from_scratch(folder))
+    other.write_text(original, encoding="utf-8")  # only the other article changes
+    assert meeting_findings(_same_as_from_scratch(folder))
