@@ -24,6 +24,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from typing import BinaryIO
+
 import pyoxigraph
 
 from kg.errors import KgError, Problem
@@ -144,24 +146,55 @@ def _sync_work(work: Path, nq: Path, graphs: dict[str, str]) -> pyoxigraph.Store
     else:
         manifest_path.unlink()  # until the store is in sync again
         store = pyoxigraph.Store(str(work / "store"))
-        data = nq.read_bytes()
-        for graph in changed:
-            store.remove_graph(pyoxigraph.NamedNode(graph))
-            if graph in graphs:
-                _load(store, nq, _graph_lines(data, graph))
+        with nq.open("rb") as stream:
+            for graph in changed:
+                store.remove_graph(pyoxigraph.NamedNode(graph))
+                if graph in graphs:
+                    _load(store, nq, _graph_lines(stream, graph))
     store.flush()
     manifest_path.write_text(json.dumps(graphs, sort_keys=True), encoding="utf-8")
     return store
 
 
-def _graph_lines(data: bytes, graph: str) -> bytes:
-    """The lines of sorted N-Quads `data` whose graph is `graph` (they are contiguous)."""
-    ending = f" <{graph}> .\n".encode("utf-8")
-    first, last = data.find(ending), data.rfind(ending)
-    if first < 0:
+def _graph_lines(stream: BinaryIO, graph: str) -> bytes:
+    """The lines of a sorted N-Quads file whose graph is `graph` (they are contiguous, and the file is sorted
+    by graph): found by binary search, so a graph of a 1 GB kg.nq is read without reading the file."""
+    target = f"<{graph}>".encode("utf-8")
+
+    def graph_at(offset: int) -> tuple[bytes | None, int]:
+        """(graph of the first line starting at or after `offset`, where that line starts); None at the end."""
+        stream.seek(max(0, offset - 1))
+        if offset:
+            stream.readline()  # up to the end of the line holding byte offset - 1: to `offset` at a line start
+        start = stream.tell()
+        line = stream.readline()
+        return (_graph_of(line) if line else None), start
+
+    low, high = 0, stream.seek(0, os.SEEK_END)
+    while low < high:  # the graphs of the lines from `offset` on only grow with `offset`
+        middle = (low + high) // 2
+        found, _ = graph_at(middle)
+        if found is not None and found < target:
+            low = middle + 1
+        else:
+            high = middle
+    _, start = graph_at(low)
+    stream.seek(start)
+    lines = []
+    for line in stream:
+        if _graph_of(line) != target:
+            break
+        lines.append(line)
+    return b"".join(lines)
+
+
+def _graph_of(line: bytes) -> bytes:
+    """The graph of an N-Quads line `... <graph> .` (b"" for a triple in the default graph)."""
+    body = line.rstrip(b"\r\n").rstrip()
+    body = body[:-1].rstrip() if body.endswith(b".") else body
+    if not body.endswith(b">"):
         return b""
-    start = data.rfind(b"\n", 0, first) + 1
-    return data[start:last + len(ending)]
+    return body[body.rfind(b" <") + 1:]
 
 
 def open_store(out_dir: Path, *, cache_dir: Path | None = None) -> pyoxigraph.Store:

@@ -245,3 +245,22 @@ def test_build_updates_the_store_graph_by_graph_and_it_equals_kg_nq(tmp_path):
     stored = canonical(open_store(corpus / "out"))
     assert stored == canonical(reference)
     assert any('"edited"@en' in q for q in stored)
+
+
+def test_a_graph_of_sorted_nquads_is_found_by_binary_search():
+    """kg.store._graph_lines reads one graph's lines out of kg.nq (sorted by graph) by seeking: every
+    graph of a file, including the first and the last, and a graph that is absent."""
+    import random
+
+    from kg.store import _graph_lines
+
+    chance = random.Random(1)
+    graphs = sorted({f"https://e.org/g/{chance.randint(0, 50)}" + chance.choice(["", "/inferred"]) for _ in range(80)},
+                    key=lambda g: f"<{g}>")
+    lines = [f'<https://e.org/s{i}> <https://e.org/p> "x {i} <y> ." <{g}> .\n'.encode()
+             for g in graphs for i in range(chance.randint(1, 5))]
+    data = b"".join(lines)
+    for graph in [*graphs, "https://e.org/g/none", "https://e.org/a", "https://e.org/zzz"]:
+        expected = b"".join(line for line in lines if line.endswith(f" <{graph}> .\n".encode()))
+        assert _graph_lines(io.BytesIO(data), graph) == expected, graph
+    assert len(graphs) > 40
