@@ -20,8 +20,9 @@ registry or kg itself changes the shared key: everything is validated again, fro
 Two hops are followed too: a shape may go from a node to an entity it refers to (a registry person) and
 from there, against the direction of a triple, to another article's node (every office-holding of a
 meeting's participant: kg:BilateralMeetingShape). So when a changed article has a triple whose object is a
-registry entity, along a predicate that some shape follows backwards (`_backward_predicates`), the nodes
-of every article referring to that entity are validated again too.
+registry entity (a hub), along a predicate that some shape follows backwards (`_backward_predicates`),
+every node that refers to that hub is validated again too — the nodes one hop from the hub, as kg's
+shapes go one hop from a focus node before they turn back.
 
 Without a cache the store is in memory and everything is validated.
 """
@@ -91,6 +92,7 @@ def validate_units(corpus, units, *, full: bool = False) -> Report:
     if state is not None and not full and state["units"] == keys:
         return _assemble(state["findings"])
 
+    backward = None if state is None else state.get("backward")
     if state is None:
         # Everything is validated: in memory, which is several times quicker than on disk (RocksDB) at
         # 10,000 articles; the on-disk store for later runs is bulk-loaded from it afterwards.
@@ -103,7 +105,8 @@ def validate_units(corpus, units, *, full: bool = False) -> Report:
         store = ox.Store(str(folder / "store"))
         changed = sorted(s for s in keys.keys() | state["units"].keys() if keys.get(s) != state["units"].get(s))
         touched: set[str] = set(registry_nodes)
-        backward = _backward_predicates(project.shapes)
+        if backward is None:
+            backward = _backward_predicates(project.shapes)
         hubs: set[str] = set()  # registry entities a changed article links to along a backward predicate
 
         def note(triples) -> None:
@@ -127,8 +130,11 @@ def validate_units(corpus, units, *, full: bool = False) -> Report:
         changed_nodes = {n for slug in changed for n in (*state["nodes"].get(slug, ()),
                                                            *(by_slug[slug].nodes if slug in by_slug else ()))}
         for unit in units:
-            if unit.slug not in changed and (changed_nodes.intersection(unit.refs) or hubs.intersection(unit.refs)):
+            if unit.slug not in changed and changed_nodes.intersection(unit.refs):
                 touched.update(unit.nodes)
+        for hub in sorted(hubs):  # the nodes that refer to a hub: they may reach the changed article through it
+            touched.update(q.subject.value for q in store.quads_for_pattern(None, None, ox.NamedNode(hub), None)
+                           if isinstance(q.subject, ox.NamedNode))
         focus = touched if not full else None
 
     owners = {n: "registry" for n in registry_nodes}
@@ -158,6 +164,8 @@ def validate_units(corpus, units, *, full: bool = False) -> Report:
         "nodes": {u.slug: u.nodes for u in units},
         "refs": {u.slug: u.refs for u in units},
         "findings": findings,
+        # read from the shapes (which the shared key covers) by parsing their SPARQL: once, not every run
+        "backward": _backward_predicates(project.shapes) if backward is None else backward,
     })
     if focus is None:
         return Report(report.conforms, _assemble(findings).findings, report.graph)
