@@ -47,3 +47,22 @@ def test_without_timings_nothing_is_kept():
     with progress.step("grounding", 1) as advance:
         advance()
     assert progress.timings is None and progress.summary() == ""
+
+
+def test_kg_build_and_validate_print_their_steps_with_timings(project):
+    """`--timings` (kg.cli.build): the steps' table on stderr, after the build's own line on stdout."""
+    from click.testing import CliRunner
+
+    from conftest import run
+
+    built = run(CliRunner(), "build", "-C", project, "--no-reason", "--timings")
+    assert built.exit_code == 0, built.output
+    assert built.stdout.startswith("built ") and "step" not in built.stdout
+    lines = built.stderr.splitlines()
+    assert lines[0].split() == ["step", "units", "time", "memory"]
+    steps = [line.split()[0] for line in lines[1:]]
+    assert steps[:3] == ["reading", "grounding", "checking"] and steps[-2:] == ["writing", "query"]
+    assert "validating" in steps and "rendering" in steps
+    checked = run(CliRunner(), "validate", "-C", project, "--timings")
+    assert checked.exit_code == 0 and [line.split()[0] for line in checked.stderr.splitlines()[1:]] == [
+        "reading", "grounding", "checking", "validating"]
