@@ -10,7 +10,6 @@ import hashlib
 import io
 import multiprocessing
 import os
-import pickle
 import tempfile
 import zlib
 from collections.abc import Sequence
@@ -32,7 +31,7 @@ from kg.export import piece_from_nquads
 from kg.ground import Grounded, ground
 from kg.namespaces import GRAPH, KG, REGISTRY_GRAPH, article_graph, inferred_graph, prefixed
 from kg.progress import Progress
-from kg.units import Cache, Fingerprints, code_hash, files_hash
+from kg.units import Cache, Fingerprints, atomic_pickle, code_hash, files_hash, read_keyed
 from kg.unit_validation import validate_units
 from kg.validate import Report
 
@@ -561,9 +560,7 @@ class _Graphs(Sequence):
     def __len__(self) -> int:
         return len(self.units)
 
-    def __getitem__(self, i):
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
+    def __getitem__(self, i: int):
         from kg.rdf import to_rdflib
 
         return to_rdflib(_Triples(self.units[i].asserted))
@@ -601,7 +598,7 @@ def write(out_dir: Path, files: dict[str, bytes | Output], *, keys: dict[str, st
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     keys = keys or {}
-    known = _read_manifest(manifest, out_dir) if manifest is not None else {}
+    known = (read_keyed(manifest, str(out_dir.resolve())) or {}) if manifest is not None else {}
     changed, staged = [], []
     try:
         for name in sorted(files):
@@ -636,9 +633,8 @@ def write(out_dir: Path, files: dict[str, bytes | Output], *, keys: dict[str, st
                 os.unlink(temp)
     if manifest is not None:
         written = {name: (key, _signature(out_dir / name)) for name, key in keys.items() if name in files}
-        if written != known:
-            _atomic_write(manifest, pickle.dumps({"out": str(out_dir.resolve()), "files": written},
-                                                 protocol=pickle.HIGHEST_PROTOCOL))
+        if written != known:  # kept under the out/ folder's path: another out/ starts afresh
+            atomic_pickle(manifest, (str(out_dir.resolve()), written))
     return changed
 
 
@@ -648,29 +644,6 @@ def _signature(path: Path) -> tuple[int, int, int] | None:
     except OSError:
         return None
     return (stat.st_size, stat.st_mtime_ns, stat.st_ino)
-
-
-def _read_manifest(path: Path, out_dir: Path) -> dict:
-    """name -> (key, signature) of the files the last build wrote to `out_dir`; {} if unknown."""
-    try:
-        with Path(path).open("rb") as stream:
-            manifest = pickle.load(stream)
-        return manifest["files"] if manifest["out"] == str(out_dir.resolve()) else {}
-    except Exception:
-        return {}
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.unlink(temp)
 
 
 def _same(first: str | Path, second: str | Path) -> bool:

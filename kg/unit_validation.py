@@ -40,6 +40,7 @@ from pathlib import Path
 import pyoxigraph as ox
 
 from kg.curation import Source, parse_turtle
+from kg.namespaces import SH
 from kg.validate import Finding, Report, validate
 
 VALIDATION_DIR = ".cache/validation"
@@ -176,13 +177,12 @@ def _backward_predicates(shapes) -> frozenset[str]:
     """Predicates a shape may follow from object to subject: those of sh:inversePath, and in SPARQL
     constraints and targets those of every triple pattern whose subject is not $this (a superset: the
     pattern may as well be joined forwards). Read from the shapes graph, so new shapes are covered."""
-    from rdflib import Graph, URIRef, Variable
+    from rdflib import URIRef, Variable
     from rdflib.plugins.sparql import prepareQuery
 
-    graph = Graph()
-    for source in shapes:
-        for t in source.triples:
-            graph.add(tuple(_rdflib(x) for x in (t.subject, t.predicate, t.object)))
+    from kg.rdf import to_rdflib
+
+    graph = to_rdflib(t for source in shapes for t in source.triples)
     found: set[str] = set()
     for inner in graph.objects(None, URIRef(SH + "inversePath")):
         found.update(str(x) for x in _iris(graph, inner))
@@ -195,15 +195,6 @@ def _backward_predicates(shapes) -> frozenset[str]:
                 if subject != Variable("this"):
                     found.update(str(x) for x in _path_iris(predicate))
     return frozenset(found)
-
-
-SH = "http://www.w3.org/ns/shacl#"
-
-
-def _rdflib(term):
-    from kg.rdf import to_rdflib_term
-
-    return to_rdflib_term(term)
 
 
 def _iris(graph, node) -> set:

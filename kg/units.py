@@ -105,7 +105,7 @@ class Fingerprints:
         for relative in stale:
             del self.known[relative]
         if self.dirty or stale:
-            _atomic_pickle(self.path, self.known)
+            atomic_pickle(self.path, self.known)
 
 
 class Cache:
@@ -119,11 +119,11 @@ class Cache:
         return self.dir / f"{name}.pickle"
 
     def get(self, name: str, key: str):
-        return _read(self._path(name), key) if self.enabled else None
+        return read_keyed(self._path(name), key) if self.enabled else None
 
     def put(self, name: str, key: str, value) -> None:
         if self.enabled:
-            _atomic_pickle(self._path(name), (key, value))
+            atomic_pickle(self._path(name), (key, value))
 
     def _part_path(self, name: str, part: str) -> Path:
         return self.dir / "parts" / part / f"{name}.pickle"
@@ -131,10 +131,10 @@ class Cache:
     def put_part(self, name: str, part: str, key: str, value) -> None:
         """A part of a unit's result kept apart (each output format's share), to be loaded on its own."""
         if self.enabled:
-            _atomic_pickle(self._part_path(name, part), (key, value))
+            atomic_pickle(self._part_path(name, part), (key, value))
 
     def get_part(self, name: str, part: str, key: str):
-        return _read(self._part_path(name, part), key)
+        return read_keyed(self._part_path(name, part), key)
 
     def prune(self, keep: set[str]) -> None:
         """Remove entries of units that no longer exist (a deleted or renamed article)."""
@@ -145,7 +145,7 @@ class Cache:
                 path.unlink(missing_ok=True)
 
 
-def _read(path: Path, key: str):
+def read_keyed(path: Path, key: str):
     """The value stored at `path` under `key`; None when missing, stored under another key, or unreadable
     (truncated, or written by another Python): the caller recomputes it."""
     try:
@@ -156,7 +156,7 @@ def _read(path: Path, key: str):
     return value if stored_key == key else None
 
 
-def _atomic_pickle(path: Path, value) -> None:
+def atomic_pickle(path: Path, value) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
     try:
