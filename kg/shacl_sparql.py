@@ -176,10 +176,10 @@ def remove(store: ox.Store, triples: Iterable[ox.Triple]) -> None:
         store.remove(q)
 
 
-def triples(store: ox.Store) -> list[ox.Triple]:
-    """The data graph of a validation store, with its literals as written."""
+def triples(store: ox.Store, subject: ox.NamedNode | None = None) -> list[ox.Triple]:
+    """The data graph of a validation store (or its triples about `subject`), with literals as written."""
     return [ox.Triple(q.subject, q.predicate, _unescape(q.object))
-            for g in _VIEWS["exact"] for q in store.quads_for_pattern(None, None, None, g)]
+            for g in _VIEWS["exact"] for q in store.quads_for_pattern(subject, None, None, g)]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -1263,6 +1263,17 @@ class _SparqlQuery:
 _ANALYSED: dict = {}  # query text -> what rdflib's algebra says about it (rdflib parses slowly)
 
 
+def analyses() -> dict:
+    """What compiling has learnt of SPARQL texts by parsing them (rdflib's parser takes about 0.1 s a query):
+    a pure function of each text, which a caller may keep and give back to `remember` in a later process."""
+    return dict(_ANALYSED)
+
+
+def remember(known: dict) -> None:
+    """Take analyses from an earlier process (`analyses`): compiling the same shapes then parses nothing."""
+    _ANALYSED.update(known)
+
+
 class _Tokens:
     def __init__(self, text: str):
         self.text = text
@@ -1391,9 +1402,6 @@ def _lateral_exists(text: str, where: int, bound_at_top: set[str]) -> str:
 
 
 def _sparql_plan(g: _Graph, shape_node, node, select: str, path_sparql: str | None, target: bool) -> _SparqlQuery:
-    from rdflib.plugins.sparql.algebra import translateQuery
-    from rdflib.plugins.sparql.parser import parseQuery
-
     prefixes = _prefixes(g, node)
     for regex, what in ((_HAS_MINUS, "MINUS"), (_HAS_VALUES, "VALUES"), (_HAS_SERVICE, "SERVICE")):
         if not target and regex.search(select):
@@ -1420,6 +1428,9 @@ def _sparql_plan(g: _Graph, shape_node, node, select: str, path_sparql: str | No
     marked = added[:at] + f" ?this {_FOCUS_MARK} ?this . " + added[at:]
     analysed = text if target else prologue + "\n" + marked
     if analysed not in _ANALYSED:
+        from rdflib.plugins.sparql.algebra import translateQuery
+        from rdflib.plugins.sparql.parser import parseQuery
+
         try:
             algebra = translateQuery(parseQuery(analysed)).algebra
         except Exception as error:  # noqa: BLE001 - rdflib raises many kinds

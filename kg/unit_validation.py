@@ -5,9 +5,13 @@ and every article's grounded graph. Its state file remembers, for the shared inp
 key, its nodes and the nodes it refers to, and every finding by focus node. When articles change:
 
 - their old triples (those whose subject is one of their old nodes) are removed and their new ones added;
-- the focus nodes whose results can change are validated again: the nodes of the changed articles (old and
-  new), the nodes they refer to, the nodes of every article that refers to one of their nodes, and the
-  registry's nodes; every other finding is kept.
+- the focus nodes whose results can change are validated again; every other finding is kept.
+
+Which those are depends on what changed. An edit that adds or removes only triples whose predicate no shape
+reads (`_read_predicates`: every IRI the shapes graph and its SPARQL patterns name, and rdf:type), say a
+skos:editorialNote, cannot change any result: only the edited article's own nodes are validated again (their
+line numbers may have moved). Otherwise the focus is the nodes of the changed articles (old and new), the
+nodes they refer to, and the nodes of every article that refers to one of their nodes.
 
 Why that is enough: an article states facts only about its own nodes (kg.build checks it), so every triple
 about a node is in the graph of the article that owns it, or in the registry. A result for a focus node reads
@@ -20,9 +24,11 @@ registry or kg itself changes the shared key: everything is validated again, fro
 Two hops are followed too: a shape may go from a node to an entity it refers to (a registry person) and
 from there, against the direction of a triple, to another article's node (every office-holding of a
 meeting's participant: kg:BilateralMeetingShape). So when a changed article has a triple whose object is a
-registry entity (a hub), along a predicate that some shape follows backwards (`_backward_predicates`),
-every node that refers to that hub is validated again too — the nodes one hop from the hub, as kg's
-shapes go one hop from a focus node before they turn back.
+registry entity (a hub), along a predicate that some shape follows backwards (`_shape_reads`),
+the hub and every node that refers to it are validated again too — the nodes one hop from the hub, as kg's
+shapes go one hop from a focus node before they turn back. A registry entity's own results read the
+registry and, backwards, the articles that refer to it: it is validated again when it is a hub or a changed
+article refers to it, and otherwise keeps its findings.
 
 Without a cache the store is in memory and everything is validated.
 """
@@ -40,7 +46,7 @@ from pathlib import Path
 import pyoxigraph as ox
 
 from kg.curation import Source, parse_turtle
-from kg.namespaces import SH
+from kg.namespaces import RDF, RDFS, SH
 from kg.validate import Finding, Report, validate
 
 VALIDATION_DIR = ".cache/validation"
@@ -93,7 +99,7 @@ def validate_units(corpus, units, *, full: bool = False) -> Report:
     if state is not None and not full and state["units"] == keys:
         return _assemble(state["findings"])
 
-    backward = None if state is None else state.get("backward")
+    reads = None  # what the shapes read: parsed from them once, then kept in the state
     if state is None:
         # Everything is validated: in memory, which is several times quicker than on disk (RocksDB) at
         # 10,000 articles; the on-disk store for later runs is bulk-loaded from it afterwards.
@@ -102,37 +108,42 @@ def validate_units(corpus, units, *, full: bool = False) -> Report:
         focus = None
     else:
         (folder / STATE_FILE).unlink()  # until the store is in sync again: a crash means a fresh start
+        shacl_sparql.remember(state.get("analysed", {}))  # compiling the shapes then parses no SPARQL again
         gc.collect()  # RocksDB allows one open Store per process: let go of one a failed run left behind
         store = ox.Store(str(folder / "store"))
         changed = sorted(s for s in keys.keys() | state["units"].keys() if keys.get(s) != state["units"].get(s))
-        touched: set[str] = set(registry_nodes)
-        if backward is None:
-            backward = _backward_predicates(project.shapes)
+        touched: set[str] = set()
+        backward, read = reads = state.get("reads") or _shape_reads(project.shapes)
         hubs: set[str] = set()  # registry entities a changed article links to along a backward predicate
+        spreading: list[str] = []  # changed articles whose edit can change results beyond their own nodes
 
-        def note(triples) -> None:
-            hubs.update(t.object.value for t in triples if t.predicate.value in backward
-                        and isinstance(t.object, ox.NamedNode) and t.object.value in registry_nodes)
-
+        before, after = {}, {}
         for slug in changed:
-            old_nodes = state["nodes"].get(slug, ())
-            for node in old_nodes:
-                quads = list(store.quads_for_pattern(ox.NamedNode(node), None, None, None))
-                note(quads)
-                for quad in quads:
-                    store.remove(quad)
-            touched.update(old_nodes, state["refs"].get(slug, ()))
+            before[slug] = {t for node in state["nodes"].get(slug, ())
+                            for t in shacl_sparql.triples(store, ox.NamedNode(node))}
+            after[slug] = set(_triples(by_slug[slug].asserted)) if slug in by_slug else set()
+        # all removals before all additions: a node may move from one changed article to another
+        old, new = set().union(*before.values()), set().union(*after.values())
+        shacl_sparql.remove(store, list(old - new))
+        shacl_sparql.add(store, list(new - old))
+        for slug in changed:
+            touched.update(state["nodes"].get(slug, ()))
             if slug in by_slug:
-                unit = by_slug[slug]
-                triples = _triples(unit.asserted)
-                note(triples)
-                shacl_sparql.add(store, triples)
-                touched.update(unit.nodes, unit.refs)
-        changed_nodes = {n for slug in changed for n in (*state["nodes"].get(slug, ()),
-                                                           *(by_slug[slug].nodes if slug in by_slug else ()))}
+                touched.update(by_slug[slug].nodes)
+            if not any(read is None or t.predicate.value in read for t in before[slug] ^ after[slug]):
+                continue  # no shape reads what changed: only the article's line numbers may have moved
+            spreading.append(slug)
+            touched.update(state["refs"].get(slug, ()))
+            if slug in by_slug:
+                touched.update(by_slug[slug].refs)
+            hubs.update(t.object.value for t in before[slug] | after[slug] if t.predicate.value in backward
+                        and isinstance(t.object, ox.NamedNode) and t.object.value in registry_nodes)
+        changed_nodes = {n for slug in spreading for n in (*state["nodes"].get(slug, ()),
+                                                             *(by_slug[slug].nodes if slug in by_slug else ()))}
         for unit in units:
             if unit.slug not in changed and changed_nodes.intersection(unit.refs):
                 touched.update(unit.nodes)
+        touched.update(hubs)
         for hub in sorted(hubs):  # the nodes that refer to a hub: they may reach the changed article through it
             touched.update(q.subject.value for q in store.quads_for_pattern(None, None, ox.NamedNode(hub), None)
                            if isinstance(q.subject, ox.NamedNode))
@@ -166,35 +177,50 @@ def validate_units(corpus, units, *, full: bool = False) -> Report:
         "refs": {u.slug: u.refs for u in units},
         "findings": findings,
         # read from the shapes (which the shared key covers) by parsing their SPARQL: once, not every run
-        "backward": _backward_predicates(project.shapes) if backward is None else backward,
+        "reads": reads or _shape_reads(project.shapes),
+        "analysed": shacl_sparql.analyses(),
     })
     if focus is None:
         return Report(report.conforms, _assemble(findings).findings, report.graph)
     return _assemble(findings)
 
 
-def _backward_predicates(shapes) -> frozenset[str]:
-    """Predicates a shape may follow from object to subject: those of sh:inversePath, and in SPARQL
-    constraints and targets those of every triple pattern whose subject is not $this (a superset: the
-    pattern may as well be joined forwards). Read from the shapes graph, so new shapes are covered."""
-    from rdflib import URIRef, Variable
+def _shape_reads(shapes) -> tuple[frozenset[str], frozenset[str] | None]:
+    """What the shapes read of the data: (the predicates a shape may follow from object to subject, every
+    predicate a shape may read — None when that cannot be bounded).
+
+    Backwards: those of sh:inversePath, and in SPARQL constraints and targets those of every triple pattern
+    whose subject is not $this (a superset: the pattern may as well be joined forwards). Read: every IRI the
+    shapes graph names (paths, sh:lessThan, targets ...), every IRI in a SPARQL pattern's predicate, and
+    rdf:type and rdfs:subClassOf (targets and sh:class); unbounded when a SPARQL pattern's predicate is a
+    variable or a shape is sh:closed. Read from the shapes graph, so new shapes are covered."""
+    from rdflib import Literal, URIRef, Variable
     from rdflib.plugins.sparql import prepareQuery
 
     from kg.rdf import to_rdflib
 
     graph = to_rdflib(t for source in shapes for t in source.triples)
-    found: set[str] = set()
+    backward: set[str] = set()
+    read: set[str] | None = {str(x) for triple in graph for x in triple if isinstance(x, URIRef)}
+    read |= {RDF + "type", RDFS + "subClassOf"}
     for inner in graph.objects(None, URIRef(SH + "inversePath")):
-        found.update(str(x) for x in _iris(graph, inner))
+        backward.update(str(x) for x in _iris(graph, inner))
+    if (None, URIRef(SH + "closed"), Literal(True)) in graph:
+        read = None
     namespaces = {str(graph.value(d, URIRef(SH + "prefix"))): str(graph.value(d, URIRef(SH + "namespace")))
                   for d in graph.subjects(URIRef(SH + "prefix"), None)}
     for key in ("select", "ask"):
         for text in graph.objects(None, URIRef(SH + key)):
             query = prepareQuery(str(text), initNs=namespaces)
             for subject, predicate, _ in _patterns(query.algebra):
+                iris = {str(x) for x in _path_iris(predicate)}
+                if isinstance(predicate, Variable):
+                    read = None
+                elif read is not None:
+                    read |= iris
                 if subject != Variable("this"):
-                    found.update(str(x) for x in _path_iris(predicate))
-    return frozenset(found)
+                    backward |= iris
+    return frozenset(backward), None if read is None else frozenset(read)
 
 
 def _iris(graph, node) -> set:

@@ -116,3 +116,70 @@ def test_an_edit_changes_the_findings_of_an_article_through_a_registry_entity(co
     assert not meeting_findings(_same_as_from_scratch(folder))
     other.write_text(original, encoding="utf-8")  # only the other article changes
     assert meeting_findings(_same_as_from_scratch(folder))
+
+
+def _focus_of_next_run(monkeypatch, folder: Path) -> set[str]:
+    """The focus nodes the next cached validation of `folder` validates again (it must equal a fresh run)."""
+    import kg.unit_validation as unit_validation
+
+    seen: list = []
+    real = unit_validation.validate
+
+    def spy(store, **kwargs):
+        seen.append(kwargs["focus"])
+        return real(store, **kwargs)
+
+    monkeypatch.setattr(unit_validation, "validate", spy)
+    _same_as_from_scratch(folder)
+    monkeypatch.undo()
+    assert len(seen) == 2 and seen[1] is None  # the cached run, then the run from scratch
+    return {n.value for n in seen[0]}
+
+
+def _nodes(folder: Path, slug: str) -> set[str]:
+    from kg.build import read_units
+
+    return set(next(u for u in read_units(folder).units if u.slug == slug).nodes)
+
+
+def test_an_edit_no_shape_reads_revalidates_only_its_own_article(corpora, tmp_path, monkeypatch):
+    """An editorial note is read by no shape: the edited article's nodes are validated again (their line
+    numbers can move), nothing else — not the nodes it refers to, nor the registry."""
+    _, broken = corpora
+    folder = tmp_path / "corpus"
+    shutil.copytree(broken, folder)
+    findings = _same_as_from_scratch(folder).findings
+    slug = next(f.unit for f in findings if f.unit != "registry" and f.line)
+    facts = folder / "articles" / slug / "facts.ttl"
+    text = facts.read_text(encoding="utf-8")
+    subject = next(line.split()[0] for line in text.splitlines() if line.startswith("ex:"))
+    # lines added at the top, and a triple no shape reads: every finding of the article moves down
+    facts.write_text("# an added comment\n\n" + text + f'\n{subject} skos:editorialNote "Checked."@en .\n',
+                     encoding="utf-8")
+    assert _focus_of_next_run(monkeypatch, folder) == _nodes(folder, slug)
+    moved = {(f.focus, f.message): f.line for f in validate_project(folder).findings if f.unit == slug}
+    assert moved == {(f.focus, f.message): f.line + 2 for f in findings if f.unit == slug}
+
+
+def test_an_edit_shapes_read_revalidates_what_it_can_reach(corpora, tmp_path, monkeypatch):
+    """A registry entity keeps its findings until an article links to it along a predicate a shape follows
+    backwards (a city as an event's participant: kg:CityShape-participant), and loses them when it no longer
+    does."""
+    clean, _ = corpora
+    folder = tmp_path / "corpus"
+    shutil.copytree(clean, folder)
+    assert _same_as_from_scratch(folder).conforms
+    slug = "00001-rafael-kader-visits-tanzania"
+    facts = folder / "articles" / slug / "facts.ttl"
+    original = facts.read_text(encoding="utf-8")
+    assert "    kg:participant ex:canada , ex:tanzania ;" in original
+    facts.write_text(original.replace("    kg:participant ex:canada , ex:tanzania ;",
+                                      "    kg:participant ex:canada , ex:tanzania , ex:canberra ;"), encoding="utf-8")
+    focus = _focus_of_next_run(monkeypatch, folder)
+    assert "https://example.org/kg/id/canberra" in focus and _nodes(folder, slug) <= focus
+    assert not {"https://example.org/kg/id/cordoba", "https://example.org/kg/id/buenos-aires"} & focus
+    city = [f for f in validate_project(folder).findings if f.focus == "https://example.org/kg/id/canberra"]
+    assert [f.unit for f in city] == ["registry"] and "a city is a place" in city[0].message
+    facts.write_text(original, encoding="utf-8")
+    assert "https://example.org/kg/id/canberra" in _focus_of_next_run(monkeypatch, folder)
+    assert _same_as_from_scratch(folder).conforms
