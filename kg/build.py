@@ -64,6 +64,7 @@ class ArticleUnit:
     report: object = None  # its piece of the report's shared pages (kg.report.Piece), with the piece
     page: bytes | None = None  # its report page; None when kept in the cache
     quads: tuple[int, int] = (0, 0)  # quads in its graph and in its inferred graph
+    summary: bytes | None = None  # what the whole-corpus consistency check reads of it (`_pack_summary`)
 
     # A unit's graphs are kept compressed (zlib, fastest level: N-Quads shrink about 15×, and a unit
     # unpacks in a tenth of a millisecond), so that a build holds 10,000 articles in well under 100 MiB.
@@ -86,8 +87,9 @@ class ArticleUnit:
     def reasoned(self) -> bool:
         return self.packed_inferred is not None
 
-    def with_inferred(self, inferred: bytes) -> "ArticleUnit":
-        return replace(self, packed_inferred=_pack(inferred), quads=(self.quads[0], inferred.count(b"\n")))
+    def with_inferred(self, inferred: bytes, summary=None) -> "ArticleUnit":
+        return replace(self, packed_inferred=_pack(inferred), quads=(self.quads[0], inferred.count(b"\n")),
+                       summary=summary)
 
 
 def _pack(nquads: bytes) -> bytes:
@@ -528,27 +530,89 @@ def _reason(corpus: Corpus, *, progress: Progress) -> tuple[bytes, tuple[Article
     known = {ox.Triple(q.subject, q.predicate, q.object) for q in _parse(registry_inferred)}
     todo = [u for u in corpus.units if not u.reasoned]
 
-    def inferred(i: int, answer) -> bytes:  # each answer as N-Quads, as it comes: no corpus of rdflib graphs
+    summarise = reason.summariser(ontology)
+
+    def inferred(i: int, answer) -> tuple[bytes, bytes]:  # each answer as N-Quads, as it comes: no corpus of rdflib graphs
         graph = ox.NamedNode(inferred_graph(article_graph(todo[i].slug)))
         new = sorted((t for t in from_rdflib(answer) if t not in known), key=str)
-        return _nquads(ox.Quad(t.subject, t.predicate, t.object, graph) for t in new)
+        summary = _pack_summary(summarise(_Triples(todo[i].asserted), new))
+        return _nquads(ox.Quad(t.subject, t.predicate, t.object, graph) for t in new), summary
 
     with progress.step("reasoning", len(todo)) as advance:
         # HermiT in one long-lived JVM per core (kg.reason); answers come back in unit order, so the
         # output (and which error is reported first) does not depend on scheduling.
         answers = reason.infer_many(_Graphs(todo), ontology=ontology, shared=registry,
                                     on_done=lambda i: advance(), keep=inferred)
-    done = {unit.slug: unit.with_inferred(answer) for unit, answer in zip(todo, answers)}
+    done = {unit.slug: unit.with_inferred(*answer) for unit, answer in zip(todo, answers)}
     units = tuple(done.get(u.slug, u) for u in corpus.units)
     if todo and len(units) > 1:
         with progress.step("consistency", 1) as advance:
-            reason.check_union([_Triples(u.asserted) for u in units], [_Triples(u.inferred) for u in units],
+            # Each unit's summary (kept in the cache with it) is all the check reads of most units.
+            units = tuple(u if u.summary is not None else u.with_inferred(u.inferred, _pack_summary(summarise(
+                _Triples(u.asserted), _Triples(u.inferred)))) for u in units)
+            reason.check_union(_Lazy(units, inferred=False), _Lazy(units, inferred=True),
                                ontology=ontology, shared=registry,
-                               shared_inferred=to_rdflib(_Triples(registry_inferred)))
+                               shared_inferred=to_rdflib(_Triples(registry_inferred)),
+                               summaries=[_unpack_summary(u.summary) for u in units])
             advance()
-    for unit in done.values():
-        corpus.keep(unit)
+    for unit, before in zip(units, corpus.units):
+        if unit is not before:  # reasoned over now, or given its summary now
+            corpus.keep(unit)
     return registry_inferred, units
+
+
+# A unit's summary for the consistency check, as compressed N-Quads: its facts in one graph or another
+# (asserted or inferred), and the nodes it describes and mentions as triples of a third. Bytes unpickle
+# quickly: the build reads every unit's summary only when it checks consistency, not when it reads units.
+_ASSERTED, _INFERRED, _NODES = (ox.NamedNode(f"urn:kg:summary:{n}") for n in ("asserted", "inferred", "nodes"))
+_OWN, _MENTIONED, _PLAIN = (ox.NamedNode(f"urn:kg:summary:{n}") for n in ("own", "mentioned", "plain"))
+
+
+def _pack_summary(summary) -> bytes:
+    quads = [ox.Quad(*triple, _ASSERTED if asserted else _INFERRED) for triple, asserted in summary.facts]
+    quads += [ox.Quad(node, _OWN, _OWN, _NODES) for node in summary.own]
+    quads += [ox.Quad(node, _MENTIONED, _MENTIONED, _NODES) for node in summary.mentioned]
+    if summary.plain:
+        quads.append(ox.Quad(_PLAIN, _PLAIN, _PLAIN, _NODES))
+    return _pack(_nquads(quads))
+
+
+def _unpack_summary(packed: bytes):
+    from kg.reason import Summary
+
+    facts, own, mentioned, plain = [], set(), set(), False
+    for q in _parse(zlib.decompress(packed)):
+        if q.graph_name == _NODES:
+            if q.predicate == _OWN:
+                own.add(q.subject)
+            elif q.predicate == _MENTIONED:
+                mentioned.add(q.subject)
+            else:
+                plain = True
+        else:
+            facts.append((ox.Triple(q.subject, q.predicate, q.object), q.graph_name == _ASSERTED))
+    return Summary(frozenset(own), frozenset(mentioned), plain, tuple(facts))
+
+
+class _Lazy(Sequence):
+    """The units' asserted (or inferred) triples, each unpacked when read (check_union reads few of them)."""
+
+    def __init__(self, units: tuple[ArticleUnit, ...], *, inferred: bool):
+        self.units, self.inferred = units, inferred
+
+    def __len__(self) -> int:
+        return len(self.units)
+
+    def __getitem__(self, i: int):
+        return _Unpacked(self.units[i], self.inferred)
+
+
+class _Unpacked:
+    def __init__(self, unit: ArticleUnit, inferred: bool):
+        self.unit, self.inferred = unit, inferred
+
+    def __iter__(self):
+        return iter(_Triples(self.unit.inferred if self.inferred else self.unit.asserted))
 
 
 class _Graphs(Sequence):

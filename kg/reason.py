@@ -974,7 +974,7 @@ def _and(names: Iterable[str]) -> str:
 
 
 def check_union(units: Sequence, inferred: Sequence, *, ontology: Graph, shared: Graph | None = None,
-                shared_inferred: Graph | None = None) -> None:
+                shared_inferred: Graph | None = None, summaries: Sequence[Summary] | None = None) -> None:
     """Raise Inconsistent unless ontology + shared + all units together are consistent.
 
     Each ontology + shared + unit must already be known consistent: `inferred[i]` is what `infer_many`
@@ -990,7 +990,8 @@ def check_union(units: Sequence, inferred: Sequence, *, ontology: Graph, shared:
     if shared is not None and shared_inferred is None:
         shared_inferred = infer(shared, ontology=ontology)
     with _no_gc():
-        check = _facts_about_shared(units, inferred, ontology=ontology, shared=shared, shared_inferred=shared_inferred)
+        check = _facts_about_shared(units, inferred, ontology=ontology, shared=shared, shared_inferred=shared_inferred,
+                                    summaries=summaries)
     if check is None:
         return
     check_graph, asserted_graph = check
@@ -1002,11 +1003,17 @@ def check_union(units: Sequence, inferred: Sequence, *, ontology: Graph, shared:
 
 
 def _facts_about_shared(units: list, inferred: list, *, ontology: Graph, shared: Graph | None,
-                        shared_inferred: Graph | None) -> tuple[Graph, Graph] | None:
+                        shared_inferred: Graph | None, summaries: Sequence[Summary] | None = None
+                        ) -> tuple[Graph, Graph] | None:
     """(the facts check_union gives HermiT, the asserted ones among them); None once the union itself was
     checked, when the ontology or a unit is outside the fragment."""
     rules = _Rules.of(ontology)
     sources = ([] if shared is None else [(shared, shared_inferred)]) + list(zip(units, inferred))
+    first = 0 if shared is None else 1  # index of the first unit in sources
+
+    def summary(index: int) -> Summary | None:
+        return None if summaries is None or rules is None or index < first else summaries[index - first]
+
     canon = _canon(sources[1 if shared is not None else 0:])
     if shared is not None:
         sources[0] = tuple([tuple(canon(t) for t in triple) for triple in part.triples((None, None, None))]
@@ -1029,14 +1036,12 @@ def _facts_about_shared(units: list, inferred: list, *, ontology: Graph, shared:
                 owner[canon(node)] = -1
     plain = rules is not None
     for index in range(len(sources)):
-        nodes, predicates, types = set(), set(), set()
-        for part, _ in parts(index):
-            part = part if isinstance(part, (list, tuple)) else list(part)
-            nodes.update([s for s, p, o in part])
-            predicates.update([p for s, p, o in part])
-            types.update([o for s, p, o in part if p in _RDF_TYPES])
-            nodes.update([o for s, p, o in part if p not in _RDF_TYPES and not isinstance(o, _LITERALS)])
-        plain = plain and _plain(predicates, types)
+        known = summary(index)
+        if known is not None:
+            nodes, plain = known.mentioned, plain and known.plain
+        else:
+            nodes, unit_plain = _mentions(parts(index))
+            plain = plain and unit_plain
         common = shared is not None and index == 0
         for node in nodes:
             if common or owner.setdefault(node, index) != index:
@@ -1056,9 +1061,11 @@ def _facts_about_shared(units: list, inferred: list, *, ontology: Graph, shared:
     read = rules.predicates
     for index, bucket in enumerate(facts):
         nodes = set()
-        for part, asserted in parts(index):
-            for triple in [t for t in part if t[0] in shared_nodes or t[1] in read
-                           or t[2] in shared_nodes and t[1] not in _RDF_TYPES]:
+        known = summary(index)
+        # A summary holds every fact the test below keeps, unless a node the unit describes is shared.
+        pairs = known.facts if known is not None and known.own.isdisjoint(shared_nodes) else each(index)
+        for triple, asserted in pairs:
+            if triple[0] in shared_nodes or triple[1] in read or triple[2] in shared_nodes and triple[1] not in _RDF_TYPES:
                 bucket.add(triple, asserted)
                 nodes.add(triple[0])
                 nodes.add(triple[2])
@@ -1107,6 +1114,51 @@ def _facts_about_shared(units: list, inferred: list, *, ontology: Graph, shared:
         for triple in _rdflib(triples):
             graph.add(triple)
     return check_graph, asserted_graph
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What `check_union` reads of one unit, unless a node the unit describes is shared (mentioned by another
+    unit or the shared facts): then it reads the unit itself. Small enough to keep with the unit, so a
+    build after an edit does not read every unit again."""
+
+    own: frozenset  # the subjects of its asserted facts: the nodes it describes
+    mentioned: frozenset  # every node it mentions: subjects, and objects that are neither types nor literals
+    plain: bool  # only facts about individuals (no class or property axioms), as `_plain` says
+    facts: tuple  # (triple, asserted?) for each fact about a node it does not describe, or read by the rules
+
+
+def summariser(ontology: Graph) -> Callable[[object, object], Summary]:
+    """summarise(unit, inferred): a unit's Summary for `check_union` (unit and inferred as it takes them)."""
+    rules = _Rules.of(ontology)
+    read = frozenset() if rules is None else rules.predicates
+
+    def summarise(unit, inferred) -> Summary:
+        pairs = [(t, True) for t in (unit.triples((None, None, None)) if isinstance(unit, Graph) else unit)]
+        own = frozenset(t[0] for t, _ in pairs)
+        pairs += [(t, False) for t in (inferred.triples((None, None, None)) if isinstance(inferred, Graph) else inferred)]
+        mentioned, plain = _mentions([([t for t, _ in pairs], True)])
+        facts: dict = {}
+        for triple, asserted in pairs:
+            s, p, o = triple
+            if p in read or s not in own or o not in own and p not in _RDF_TYPES and not isinstance(o, _LITERALS):
+                facts[triple] = facts.get(triple, False) or asserted
+        return Summary(own, frozenset(mentioned), plain, tuple(facts.items()))
+
+    return summarise
+
+
+def _mentions(parts) -> tuple[set, bool]:
+    """The nodes some parts mention (subjects, and objects that are neither types nor literals), and whether
+    they hold only facts about individuals."""
+    nodes, predicates, types = set(), set(), set()
+    for part, _ in parts:
+        part = part if isinstance(part, (list, tuple)) else list(part)
+        nodes.update([s for s, p, o in part])
+        predicates.update([p for s, p, o in part])
+        types.update([o for s, p, o in part if p in _RDF_TYPES])
+        nodes.update([o for s, p, o in part if p not in _RDF_TYPES and not isinstance(o, _LITERALS)])
+    return nodes, _plain(predicates, types)
 
 
 def _canon(sources: list) -> Callable:

@@ -123,6 +123,9 @@ def _load(store: pyoxigraph.Store, nq: Path, data: bytes | None = None) -> None:
     try:
         if data is None:
             store.bulk_load(path=str(nq), format=pyoxigraph.RdfFormat.N_QUADS)
+            # A bulk load leaves many small table files; compacting them once made lookups several times
+            # quicker (events-by-plover's 52,000 label lookups at 10,000 articles: 1.7 s -> 0.5 s).
+            store.optimize()
         else:
             store.bulk_load(data, format=pyoxigraph.RdfFormat.N_QUADS)
     except SyntaxError as e:
