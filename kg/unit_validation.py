@@ -8,7 +8,7 @@ key, its nodes and the nodes it refers to, and every finding by focus node. When
 - the focus nodes whose results can change are validated again; every other finding is kept.
 
 Which those are depends on what changed. An edit that adds or removes only triples whose predicate no shape
-reads (`_read_predicates`: every IRI the shapes graph and its SPARQL patterns name, and rdf:type), say a
+reads (`_shape_reads`: every IRI the shapes graph and its SPARQL patterns name, and rdf:type), say a
 skos:editorialNote, cannot change any result: only the edited article's own nodes are validated again (their
 line numbers may have moved). Otherwise the focus is the nodes of the changed articles (old and new), the
 nodes they refer to, and the nodes of every article that refers to one of their nodes.

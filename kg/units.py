@@ -50,14 +50,24 @@ def files_hash(root: Path, relatives: list[str], *, salt: str = "") -> str:
     return digest.hexdigest()
 
 
-def folder_files(root: Path, folder: str) -> list[str]:
-    """Every file of an article folder (relative paths, sorted): all of them can change its results."""
+def folder_files(root: Path, folder: str) -> list[tuple[str, os.stat_result]]:
+    """Every file of an article folder (relative paths, sorted, each with its stat): all of them can change
+    its results. os.scandir and plain strings: at 10,000 articles, pathlib and os.walk took most of the time
+    of finding the one edited article."""
     found = []
-    for directory, subfolders, files in os.walk(Path(root) / folder):
-        subfolders.sort()
-        relative = Path(directory).relative_to(root).as_posix()
-        found += [f"{relative}/{name}" for name in files]
-    return sorted(found)
+    base = os.path.join(str(root), "")
+
+    def walk(directory: str) -> None:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                if entry.is_dir():
+                    if not entry.is_symlink():  # as os.walk: a linked folder is neither read nor hashed
+                        walk(entry.path)
+                else:
+                    found.append((entry.path[len(base):].replace(os.sep, "/"), entry.stat()))
+
+    walk(os.path.join(str(root), folder))
+    return sorted(found, key=lambda item: item[0])
 
 
 class Fingerprints:
@@ -79,8 +89,8 @@ class Fingerprints:
             except Exception:
                 self.known = {}
 
-    def file(self, relative: str) -> str:
-        stat = os.stat(self.root / relative)
+    def file(self, relative: str, stat: os.stat_result | None = None) -> str:
+        stat = stat or os.stat(self.root / relative)
         signature = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
         known = self.known.get(relative)
         if known is not None and known[0] == signature:
@@ -93,8 +103,8 @@ class Fingerprints:
     def folder(self, folder: str, *, salt: str) -> str:
         """Hash of a folder's files (names and contents) and `salt`."""
         digest = hashlib.sha256(salt.encode() + b"\0")
-        for relative in folder_files(self.root, folder):
-            digest.update(f"{relative}\0{self.file(relative)}\0".encode())
+        for relative, stat in folder_files(self.root, folder):
+            digest.update(f"{relative}\0{self.file(relative, stat)}\0".encode())
         return digest.hexdigest()
 
     def save(self, keep_folders: list[str]) -> None:
