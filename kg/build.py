@@ -61,7 +61,7 @@ class ArticleUnit:
     refs: tuple[str, ...] = ()  # IRIs it refers to (as objects) that are not its own nodes
     piece: Piece | None = None  # its share of every output file (kg.export.pieces); None when kept in the cache
     piece_key: str | None = None  # key of the rendered piece (unit key + reasoned or not); None until rendered
-    report: object = None  # its piece of the report's shared pages (kg.report.Piece), with the piece
+    report: object = None  # its piece of the report's shared pages (kg.report.Piece); None when kept in the cache
     page: bytes | None = None  # its report page; None when kept in the cache
     quads: tuple[int, int] = (0, 0)  # quads in its graph and in its inferred graph
     summary: bytes | None = None  # what the whole-corpus consistency check reads of it (`_pack_summary`)
@@ -364,7 +364,7 @@ def _site(corpus: Corpus, units: tuple[ArticleUnit, ...], report_context, report
     from kg.report import pages
 
     project = corpus.project
-    shared = site.Shared(report_context, [u.report for u in units], quads=quads,
+    shared = site.Shared(report_context, [_report_piece(corpus, u, report_context) for u in units], quads=quads,
                          conforms=report.conforms, findings=len(report.findings))
     ontology = corpus.cache.get("_ontology_page", corpus.shared_key)
     if ontology is None:
@@ -384,6 +384,17 @@ def _site(corpus: Corpus, units: tuple[ArticleUnit, ...], report_context, report
         files[site.article_path(unit.slug)] = Output(partial(_page, corpus, unit, report_context), small=True)
         keys[site.article_path(unit.slug)] = corpus.keys[unit.slug]
     return dict(sorted(files.items())), keys
+
+
+def _report_piece(corpus: Corpus, unit: ArticleUnit, report_context):
+    """A unit's piece of the report's shared pages (kg.report.Piece): kept with it, or in the cache."""
+    part = unit.report if unit.report is not None else corpus.cache.get_part(unit.slug, "report", unit.piece_key)
+    if part is None:  # removed from under us: render it again
+        from kg import report as site
+
+        article = read_article(corpus.project.root, unit.folder)
+        _, part = site.article_report(article, unit.asserted, unit.inferred, report_context)
+    return part
 
 
 def _page(corpus: Corpus, unit: ArticleUnit, report_context, stream: IO[bytes]) -> None:
@@ -459,7 +470,9 @@ def _piece(job: tuple[ArticleUnit, str]) -> tuple[Piece | None, object, bytes | 
     for name in ("nq", "trig", "nt", "ttl", "jsonld"):
         _CACHE.put_part(unit.slug, name, key, getattr(made, name))
     _CACHE.put_part(unit.slug, "page", key, page)
-    return None, part, None
+    # apart from the unit, which every command reads (the report piece is the larger part of it)
+    _CACHE.put_part(unit.slug, "report", key, part)
+    return None, None, None
 
 
 def _render_pieces(corpus: Corpus, units: tuple[ArticleUnit, ...], report_context, *, reason: bool,

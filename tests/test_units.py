@@ -87,6 +87,22 @@ def test_a_damaged_cache_entry_is_recomputed(corpus, tmp_path):
     assert second.files == first.files
 
 
+def test_a_lost_report_part_is_rendered_again(corpus, tmp_path):
+    """An article's report page and its piece of the shared pages are kept apart from the unit (which every
+    command reads); when they are gone, the build renders them again, to the same bytes."""
+    folder = tmp_path / "lost"
+    shutil.copytree(corpus, folder)
+    first = build(folder)
+    slug = first.units[2].slug
+    lost = [folder / CACHE_DIR / "parts" / part / f"{slug}.pickle" for part in ("report", "page")]
+    assert all(path.is_file() for path in lost)
+    for path in lost:
+        path.unlink()
+    second = build(folder)
+    assert slug in second.reused
+    assert second.files == build(folder, cache=False).files
+
+
 def _tree(folder: Path) -> dict[str, bytes]:
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
