@@ -281,7 +281,8 @@ def read_units(root: Path, *, cache: bool = True, progress: Progress | None = No
         unit = ArticleUnit.of(slugs[item.folder], item.folder, item.labels, item.asserted, None, item.nodes, item.refs)
         store.put(unit.slug, keys[unit.slug], unit)
         units[item.folder] = unit
-    store.prune(set(slugs.values()) | _SHARED_ENTRIES)
+    if fingerprints.forgotten or not fingerprints.loaded:  # an article was removed (or renamed) since
+        store.prune(set(slugs.values()) | _SHARED_ENTRIES)
     reused = tuple(slugs[f] for f in folders if f not in misses)
     return Corpus(project, store, shared_key, tuple(units[f] for f in folders), keys, reused)
 

@@ -82,10 +82,13 @@ class Fingerprints:
         self.enabled = enabled
         self.known: dict[str, tuple] = {}
         self.dirty = False
+        self.loaded = False  # whether fingerprints of an earlier run were read
+        self.forgotten = False  # whether `save` forgot files (of a removed article, say)
         if enabled:
             try:
                 with self.path.open("rb") as stream:
                     self.known = pickle.load(stream)
+                self.loaded = True
             except Exception:
                 self.known = {}
 
@@ -110,12 +113,23 @@ class Fingerprints:
     def save(self, keep_folders: list[str]) -> None:
         if not self.enabled:
             return
-        prefixes = tuple(f"{f}/" for f in keep_folders)
-        stale = [r for r in self.known if not r.startswith(prefixes)]
+        keep = set(keep_folders)
+        stale = [r for r in self.known if not _under(r, keep)]
         for relative in stale:
             del self.known[relative]
+        self.forgotten = bool(stale)
         if self.dirty or stale:
             atomic_pickle(self.path, self.known)
+
+
+def _under(relative: str, folders: set[str]) -> bool:
+    """Whether a relative path lies in one of `folders` (a set: ten thousand folders are looked up in it)."""
+    at = relative.find("/")
+    while at != -1:
+        if relative[:at] in folders:
+            return True
+        at = relative.find("/", at + 1)
+    return False
 
 
 class Cache:
