@@ -77,6 +77,11 @@ F, so the union is consistent if and only if the check is. For kg, I is the regi
 the individuals of an article other articles also mention, a few thousand facts for 10,000 articles. When
 the ontology is not in F (or a unit holds class or property axioms), the union itself is checked.
 
+What the check reads of a unit is small: its facts about nodes it does not describe itself (registry entities,
+other articles' nodes) and those the closure rules read (`Summary`, made by `summariser` as each reasoning
+answer arrives). A build keeps each unit's summary in its cache, so after an edit the check reads summaries,
+and a whole unit only when another unit mentions one of its own nodes (then any of its facts may matter).
+
 Literals. HermiT accepts only the OWL 2 datatype map; xsd:date, xsd:gYearMonth, xsd:gYear, xsd:duration
 and friends make it fail. Such literals are never sent to it: each is replaced by a plain string that
 stands for it (distinct literals stay distinct), which keeps domain inferences (kg:attestedOn implies
