@@ -48,12 +48,19 @@ def test_busy_port_is_a_one_line_error(out):
                 pass
 
 
-def test_cli_prints_the_url_and_stops_cleanly_on_ctrl_c(out):
+def _default_sigint() -> None:
+    # As a terminal starts a program; a shell script's background job (a CI runner, say) starts with
+    # SIGINT ignored, and Python then leaves it ignored.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
+def test_cli_prints_the_url_and_stops_cleanly_on_ctrl_c_or_kill(out, stop_signal):
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "kg", "serve", "--port", str(port), "--out", str(out)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=out.parent,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1"}, preexec_fn=_default_sigint,
     )
     try:
         line = process.stdout.readline()
@@ -61,11 +68,12 @@ def test_cli_prints_the_url_and_stops_cleanly_on_ctrl_c(out):
         answer = requests.get(f"http://127.0.0.1:{port}/query", params={"query": "ASK { ?s a ?t }"},
                               headers={"Accept": "application/sparql-results+json"}, timeout=10)
         assert answer.json()["boolean"] is True
-        process.send_signal(signal.SIGINT)
+        process.send_signal(stop_signal)
         assert process.wait(timeout=15) == 0
         assert process.stderr.read() == ""
     finally:
         if process.poll() is None:
             process.kill()
+    # the Oxigraph server is gone too
     with pytest.raises(requests.ConnectionError):
         requests.get(f"http://127.0.0.1:{port}/query", params={"query": "ASK {}"}, timeout=2)

@@ -175,12 +175,25 @@ def serve(host, port, project, out_dir):
     from kg.serve import ServeError, serving
     from kg.errors import Problem
 
+    import signal
+
     out_dir = out_dir or project / "out"
-    with serving(out_dir, host=host, port=port) as server:
-        click.echo(f"SPARQL endpoint: {server.query_url}  (Ctrl-C stops it)", err=False)
-        sys.stdout.flush()
-        try:
-            code = server.process.wait()
-        except KeyboardInterrupt:
-            return
-        raise ServeError(Problem(f"the Oxigraph server stopped unexpectedly (exit code {code})"))
+
+    def stop(signum, frame):  # noqa: ARG001 - a signal handler's arguments
+        raise KeyboardInterrupt
+
+    # `kill` (SIGTERM) stops it like Ctrl-C: the Oxigraph server is stopped and its snapshot removed, not
+    # left running without us. (Ctrl-C is Python's own KeyboardInterrupt, unless this process was started
+    # with SIGINT ignored, as a shell script's background job is.)
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        with serving(out_dir, host=host, port=port) as server:
+            click.echo(f"SPARQL endpoint: {server.query_url}  (Ctrl-C stops it)", err=False)
+            sys.stdout.flush()
+            try:
+                code = server.process.wait()
+            except KeyboardInterrupt:
+                return
+            raise ServeError(Problem(f"the Oxigraph server stopped unexpectedly (exit code {code})"))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
