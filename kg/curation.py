@@ -194,7 +194,7 @@ def _article_folders(root: Path, problems: list[Problem]) -> list[str]:
         problems.append(Problem("articles/ holds no article folder: nothing to build", ARTICLES_DIR))
     result = []
     for name in names:
-        relative = f"{Path(ARTICLES_DIR).as_posix()}/{name}"
+        relative = f"{ARTICLES_DIR}/{name}"
         missing = [file for file in ARTICLE_FILES if not os.path.isfile(os.path.join(base, name, file))]
         if missing:
             problems.append(Problem(f"article folder lacks {', '.join(missing)}", relative))

@@ -23,7 +23,6 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-
 from typing import BinaryIO
 
 import pyoxigraph

@@ -36,10 +36,7 @@ Without a cache the store is in memory and everything is validated.
 from __future__ import annotations
 
 import gc
-import os
-import pickle
 import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -47,6 +44,7 @@ import pyoxigraph as ox
 
 from kg.curation import Source, parse_turtle
 from kg.namespaces import RDF, RDFS, SH
+from kg.units import atomic_pickle, read_keyed
 from kg.validate import Finding, Report, validate
 
 VALIDATION_DIR = ".cache/validation"
@@ -93,9 +91,8 @@ def validate_units(corpus, units, *, full: bool = False) -> Report:
     keys = {u.slug: corpus.keys[u.slug] for u in units}
     by_slug = {u.slug: u for u in units}
 
-    state = _load(folder) if corpus.cache.enabled else None
-    if state is not None and state["shared"] != corpus.shared_key:
-        state = None
+    # kept under the shared inputs' key: a state of other ontology, shapes, registry or kg is not read
+    state = read_keyed(folder / STATE_FILE, corpus.shared_key) if corpus.cache.enabled else None
     if state is not None and not full and state["units"] == keys:
         return _assemble(state["findings"])
 
@@ -168,8 +165,7 @@ def validate_units(corpus, units, *, full: bool = False) -> Report:
         folder.mkdir(parents=True, exist_ok=True)
         ox.Store(str(folder / "store")).bulk_extend(store)
     del store  # closes the RocksDB store (no cycle holds it), so the next run in this process can open it
-    _save(folder, {
-        "shared": corpus.shared_key,
+    atomic_pickle(folder / STATE_FILE, (corpus.shared_key, {
         "units": keys,
         # each unit's nodes and references as one string: read back only for changed units, and ten
         # thousand strings pickle many times quicker than a million
@@ -179,7 +175,7 @@ def validate_units(corpus, units, *, full: bool = False) -> Report:
         # read from the shapes (which the shared key covers) by parsing their SPARQL: once, not every run
         "reads": reads or _shape_reads(project.shapes),
         "analysed": shacl_sparql.analyses(),
-    })
+    }))
     if focus is None:
         return Report(report.conforms, _assemble(findings).findings, report.graph)
     return _assemble(findings)
@@ -285,22 +281,3 @@ def _assemble(findings: dict[str, tuple[Finding, ...]]) -> Report:
 def _order(f: Finding) -> tuple:
     return (f.unit, f.focus, f.path or "", f.component, f.message, f.value or "", f.shape or "", f.severity,
             f.kind or "", f.file or "", f.line or 0)
-
-
-def _load(folder: Path):
-    try:
-        with (folder / STATE_FILE).open("rb") as stream:
-            return pickle.load(stream)
-    except Exception:
-        return None
-
-
-def _save(folder: Path, state: dict) -> None:
-    handle, temp = tempfile.mkstemp(dir=folder, prefix=".state.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            pickle.dump(state, stream, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(temp, folder / STATE_FILE)
-    finally:
-        if os.path.exists(temp):
-            os.unlink(temp)
