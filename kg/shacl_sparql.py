@@ -382,8 +382,17 @@ class Result:
     value: object = None  # ox term or None
     path: object = None  # ox term (a shapes-graph path node, or a ?path binding) or None
     source_constraint: object = None
-    messages: list = field(default_factory=list)  # rdflib Literals, as they go into the report
+    make_messages: object = None  # () -> the result's messages; called when they are first read
     details: list = field(default_factory=list)
+    _messages: list | None = field(default=None, repr=False)
+
+    @property
+    def messages(self) -> list:
+        """rdflib Literals, as they go into the report. Made only when read: a nested shape's results (sh:or,
+        sh:node) are mostly never reported, and a generic message needs rdflib and pyshacl imported."""
+        if self._messages is None:
+            self._messages = self.make_messages() if self.make_messages else []
+        return self._messages
 
     @property
     def severity(self) -> str:
@@ -530,8 +539,42 @@ _SPARQL_DATATYPES = {  # datatypes whose pyshacl test is a SPARQL expression
 }
 
 
+_WELL_FORMED = {  # lexical forms rdflib certainly reads as well-typed values of these datatypes
+    XSD + "integer": re.compile(r"[+-]?[0-9]+"),
+    XSD + "nonNegativeInteger": re.compile(r"[0-9]+"),
+    XSD + "positiveInteger": re.compile(r"0*[1-9][0-9]*"),
+    XSD + "date": re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})"),
+    XSD + "gYear": re.compile(r"0*[1-9][0-9]{3}"),
+    XSD + "gYearMonth": re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])"),
+}
+
+
+def _surely_well_typed(term, datatype: str) -> bool:
+    """True when `term` is a literal of `datatype` in a form that rdflib surely reads as well-typed; False
+    means only "not sure" (`_datatype_ok` asks rdflib). Importing rdflib costs a quarter of a second, most of
+    a `kg validate` after a one-article edit; tests check every True here against rdflib."""
+    match = _WELL_FORMED.get(datatype)
+    if match is None or not isinstance(term, ox.Literal) or term.datatype.value != datatype:
+        return False
+    found = match.fullmatch(term.value)
+    if found is None:
+        return False
+    if datatype == XSD + "date":
+        from datetime import date
+
+        try:
+            return date(*map(int, found.groups())).year >= 1
+        except ValueError:
+            return False
+    if datatype == XSD + "gYearMonth":
+        return int(found.group(1)) >= 1
+    return True
+
+
 def _datatype_ok(term, datatype: str) -> bool:
     """pyshacl 0.40's DatatypeConstraintComponent test of one value node, on the rdflib term it would see."""
+    if _surely_well_typed(term, datatype):
+        return True
     import rdflib
     from datetime import date, datetime, time
     from decimal import Decimal
@@ -635,8 +678,9 @@ class _In(_ValueTest):
 
 
 def _integer(literal) -> int:
-    value = _rdflib(literal).value
-    return int(value)
+    if literal.datatype.value == XSD + "integer" and _INTEGER.fullmatch(literal.value):
+        return int(literal.value)  # as rdflib reads it, without importing rdflib
+    return int(_rdflib(literal).value)
 
 
 class _Length(_ValueTest):
@@ -1601,8 +1645,17 @@ class Compiled:
         ev = _Evaluator(self, store, self.prologue, restricted=restrict is not None)
         per_shape = []
         for shape in self.top:
-            results = ev.evaluate(shape, _TargetFocus(shape.targets, restrict))
-            per_shape.append((shape, results))
+            target: _Focus = _TargetFocus(shape.targets, restrict)
+            if restrict is not None and not shape.deactivated:
+                # Which of the few focus nodes the shape targets, in one query: a shape that targets none
+                # of them (most, after an edit of one article) runs none of its components' queries.
+                names = _Names()
+                nodes = [row[0] for row in ev.select(f"SELECT ?f WHERE {{ {target.pattern(names, '?f')} }}")]
+                if not nodes:
+                    per_shape.append((shape, []))
+                    continue
+                target = _NodesFocus(sorted(nodes, key=str))
+            per_shape.append((shape, ev.evaluate(shape, target)))
         if restrict is None:
             # pyshacl with allow_warnings/allow_infos: a shape fails when it is not itself a warning or
             # info shape and one of its results is neither
@@ -1793,14 +1846,15 @@ def _one(g, node, local):
 
 
 def _whole(g, node, local, *, nonnegative=True):
-    import rdflib
-
     literal = _one(g, node, local)
-    term = _rdflib(literal) if isinstance(literal, ox.Literal) else None
-    if term is None or term.datatype != rdflib.XSD.integer or not isinstance(term.value, int) or \
-            (nonnegative and term.value < 0):
+    # read without rdflib: importing it costs a quarter of a second, most of a touched `kg validate`
+    if not isinstance(literal, ox.Literal) or literal.datatype.value != XSD + "integer" or \
+            not _INTEGER.fullmatch(literal.value) or (nonnegative and int(literal.value) < 0):
         raise Unsupported(f"{node}: sh:{local} must be a non-negative xsd:integer")
     return literal
+
+
+_INTEGER = re.compile(r"[+-]?[0-9]+")  # the lexical space of xsd:integer
 
 
 def _lookup(shapes, node):
@@ -1837,9 +1891,12 @@ def _component(g: _Graph, shape: Shape, key: str, shapes: dict):
             _sparql(v)
         return _HasValue(values)
     if key in ("minLength", "maxLength"):
+        literal = _one(g, node, key)
+        if isinstance(literal, ox.Literal) and literal.datatype.value == XSD + "integer" and \
+                _INTEGER.fullmatch(literal.value) and int(literal.value) >= 0:
+            return _Length(literal, key == "minLength")  # the usual case, read without importing rdflib
         import rdflib
 
-        literal = _one(g, node, key)
         term = _rdflib(literal) if isinstance(literal, ox.Literal) else None
         whole = {rdflib.XSD[x] for x in ("integer", "int", "long", "short", "byte", "nonNegativeInteger",
                                           "positiveInteger", "unsignedInt", "unsignedLong", "unsignedShort",
@@ -1884,8 +1941,8 @@ def _component(g: _Graph, shape: Shape, key: str, shapes: dict):
         for d in objects("qualifiedValueShapesDisjoint"):
             if isinstance(d, ox.Literal) and _rdflib(d).value is True:
                 raise Unsupported(f"{node}: sh:qualifiedValueShapesDisjoint is not compiled")
-        minimum = _rdflib(_whole(g, node, "qualifiedMinCount", nonnegative=False)).value if objects("qualifiedMinCount") else None
-        maximum = _rdflib(_whole(g, node, "qualifiedMaxCount", nonnegative=False)).value if objects("qualifiedMaxCount") else None
+        minimum = _integer(_whole(g, node, "qualifiedMinCount", nonnegative=False)) if objects("qualifiedMinCount") else None
+        maximum = _integer(_whole(g, node, "qualifiedMaxCount", nonnegative=False)) if objects("qualifiedMaxCount") else None
         if minimum is None and maximum is None:
             raise Unsupported(f"{node}: sh:qualifiedValueShape without qualifiedMinCount or qualifiedMaxCount")
         return _Qualified(targets, minimum, maximum)
@@ -2053,11 +2110,16 @@ class _Evaluator:
 
     def result(self, component: _Component, shape: Shape, focus, *, value=None, path=None, iri=None,
                source_constraint=None, extra_messages=None, bound=None) -> Result:
-        import rdflib
-
         iri = iri or component.iri
         if path is None and shape.is_property:
             path = shape.path
+        make = lambda: self._messages(component, shape, focus, value, extra_messages, bound)  # noqa: E731
+        return Result(focus, iri, shape, value=value, path=path, source_constraint=source_constraint,
+                      make_messages=make)
+
+    def _messages(self, component: _Component, shape: Shape, focus, value, extra_messages, bound) -> list:
+        import rdflib
+
         messages = [_rdflib(m) for m in set(shape.messages)]
         final = []
         if extra_messages:
@@ -2074,7 +2136,7 @@ class _Evaluator:
             if isinstance(m, rdflib.Literal) and bound is not None:
                 m = rdflib.Literal(_format_message(str(m.value), bound))
             final.append(m)
-        return Result(focus, iri, shape, value=value, path=path, source_constraint=source_constraint, messages=final)
+        return final
 
     # -- pyshacl's stringify_node, for generic messages
 

@@ -10,7 +10,7 @@ from typing import Iterable
 import pyoxigraph as ox
 
 from kg.curation import Source, prefixed
-from kg.namespaces import PROV, RDF, RDFS, SH
+from kg.namespaces import PROV, RDF, RDFS, SH, XSD
 
 _SEVERITY = {SH + "Violation": "violation", SH + "Warning": "warning", SH + "Info": "info"}
 
@@ -115,6 +115,10 @@ def validate(
     if compiled is not None:
         store = data if isinstance(data, ox.Store) else shacl_sparql.new_store(_chain(data, ontology))
         outcome = compiled.run(store, focus=focus)
+        if focus is not None and not outcome.results:
+            # The usual check of an edit: nothing found. The report is written without rdflib, whose
+            # import would be a sixth of such a run.
+            return Report(outcome.conforms, (), _empty_report_turtle(outcome.conforms))
         conforms, results = outcome.conforms, outcome.report()
         lookup = _StoreLookup(store, ontology)
     else:
@@ -383,6 +387,16 @@ def _labels(ontology: list[ox.Triple]) -> dict[str, str]:
             label = t.object.value
             labels[t.subject.value] = label if label[1:2].isupper() else label[:1].lower() + label[1:]
     return labels
+
+
+def _empty_report_turtle(conforms: bool) -> bytes:
+    """`_report_turtle` of a report without results."""
+    from kg.export import serialize
+
+    report = ox.BlankNode()
+    return serialize([ox.Quad(report, ox.NamedNode(RDF + "type"), ox.NamedNode(SH + "ValidationReport")),
+                      ox.Quad(report, ox.NamedNode(SH + "conforms"), ox.Literal(str(conforms).lower(),
+                                                                               datatype=ox.NamedNode(XSD + "boolean")))], "ttl")
 
 
 def _report_turtle(results) -> bytes:

@@ -138,6 +138,19 @@ def test_focus_gives_the_whole_graph_results_of_those_nodes(broken):
     assert set(compiled.findings) == {f for f in whole.findings if f.unit == slug}
 
 
+def test_a_focus_without_results_gives_an_empty_report_as_pyshacl_does(broken):
+    """A focused run that finds nothing (the usual check of an edit) writes its report without rdflib."""
+    written, data, kwargs = broken
+    found = {f.focus for f in validate(data, engine="sparql", **kwargs).findings}
+    clean = sorted(iri for iri in kwargs["units"] if iri not in found)[:5]
+    reference, compiled = _both(data, focus={ox.NamedNode(iri) for iri in clean}, **kwargs)
+    assert_same(reference, compiled)
+    assert compiled.conforms and not compiled.findings
+    report = rdflib.Graph().parse(data=compiled.graph, format="turtle")
+    assert isomorphic(report, rdflib.Graph().parse(data=reference.graph, format="turtle"))
+    assert len(report) == 2  # a sh:ValidationReport that conforms
+
+
 def test_a_store_gives_the_results_of_its_triples(broken):
     written, data, kwargs = broken
     store = shacl_sparql.new_store(data + kwargs["ontology"])
@@ -307,6 +320,26 @@ def test_literals_are_compared_as_written_not_as_the_store_keeps_them():
 
 # ---------------------------------------------------------------------------------------------------------
 # What is not compiled, and the store
+
+
+def test_literals_taken_as_well_typed_without_rdflib_are_well_typed_for_rdflib(monkeypatch, caplog):
+    """`_surely_well_typed` spares `kg validate` importing rdflib for the usual dates and numbers: every
+    literal it passes must be one rdflib (pyshacl's reading) passes too."""
+    forms = ["0", "1", "-1", "+1", "007", "+0", "-0", "00", "10", "2023", "0000", "0001", "10000", "99999",
+             "2023-05", "2023-13", "2023-00", "0000-05", "0001-01", "2023-05-24", "2023-02-29", "2024-02-29",
+             "2023-04-31", "0000-01-01", "0001-01-01", "99999-01-01", "2023-05-24Z", "2023-05-24+03:00",
+             "2023-5-24", "-2023", "12345-01", "", " 1", "1 ", "1.0", "abc", "١٢", "2023-05-24T10:00:00"]
+    passed = 0
+    for datatype in shacl_sparql._WELL_FORMED:
+        for form in forms:
+            literal = ox.Literal(form, datatype=ox.NamedNode(datatype))
+            if shacl_sparql._surely_well_typed(literal, datatype):
+                passed += 1
+                with monkeypatch.context() as patch:
+                    patch.setattr(shacl_sparql, "_surely_well_typed", lambda *_: False)
+                    assert shacl_sparql._datatype_ok(literal, datatype), (form, datatype)
+            assert not shacl_sparql._surely_well_typed(ox.Literal(form), datatype)  # an xsd:string
+    assert passed >= 15  # the usual forms do take the quick path
 
 
 @pytest.mark.parametrize("feature", [
