@@ -31,7 +31,7 @@ from kg.export import piece_from_nquads
 from kg.ground import Grounded, ground
 from kg.namespaces import GRAPH, KG, REGISTRY_GRAPH, article_graph, inferred_graph, prefixed
 from kg.progress import Progress
-from kg.units import Cache, Fingerprints, atomic_pickle, code_hash, files_hash, read_keyed
+from kg.units import Cache, Fingerprints, Index, atomic_pickle, code_hash, files_hash, read_keyed
 from kg.unit_validation import validate_units
 from kg.validate import Report
 
@@ -231,63 +231,140 @@ def _shared_key(root: Path, project: Project) -> str:
     return files_hash(root, files, salt=code_hash())
 
 
-@dataclass
 class Corpus:
-    """The project read as units: shared inputs, and each article's unit (from the cache, or made now)."""
+    """The project read as units: shared inputs, and each article's unit (from the cache, or made now).
 
-    project: Project
-    cache: Cache
-    shared_key: str
-    units: tuple[ArticleUnit, ...]
-    keys: dict[str, str]  # slug -> unit key
-    reused: tuple[str, ...]  # slugs taken from the cache
+    Units are read from the cache when first asked for (`unit`, `units`): after an edit of one article among
+    ten thousand, `kg validate` reads only that article's unit."""
+
+    def __init__(self, project: Project, cache: Cache, shared_key: str, folders: dict[str, str],
+                 keys: dict[str, str], loaded: dict[str, "ArticleUnit"], reused: tuple[str, ...],
+                 progress: Progress | None = None):
+        self.project, self.cache, self.shared_key = project, cache, shared_key
+        self.folders = folders  # slug -> article folder, in corpus order
+        self.keys = keys  # slug -> unit key
+        self.loaded = loaded  # slug -> unit, those read or made so far
+        self.reused = reused  # slugs taken from the cache, not grounded again
+        self.progress = progress or Progress(enabled=False)
+
+    def unit(self, slug: str) -> "ArticleUnit":
+        if slug not in self.loaded:
+            self._fill([slug])
+        return self.loaded[slug]
+
+    @property
+    def units(self) -> tuple["ArticleUnit", ...]:
+        self._fill(list(self.folders))
+        return tuple(self.loaded[slug] for slug in self.folders)
+
+    def _fill(self, slugs: list[str]) -> None:
+        """Read units that `read_units` checked without reading (the index had them); one whose cache entry
+        is gone or damaged is grounded again, and kept."""
+        prepared = self.load(slugs)
+        problems = [p for item in prepared for p in item.problems]
+        if problems:  # not expected: the same key passed the checks before
+            raise KgError(problems)
+        again = {_slug(item.folder) for item in prepared}
+        for slug in again:
+            self.keep(self.loaded[slug])
+        self.reused = tuple(slug for slug in self.reused if slug not in again)
+
+    def load(self, slugs: list[str]) -> list[_Prepared]:
+        """Read these units from the cache; ground those it lacks (returned, checked by the caller when new)."""
+        self.read_cached(slugs)
+        return self.ground(slugs)
+
+    def read_cached(self, slugs: list[str]) -> None:
+        for slug in slugs:
+            if slug not in self.loaded:
+                hit = self.cache.get(slug, self.keys[slug])
+                if hit is not None:
+                    self.loaded[slug] = hit
+
+    def ground(self, slugs: list[str]) -> list[_Prepared]:
+        """Ground the units of these that are not read yet (in worker processes)."""
+        misses = [self.folders[slug] for slug in slugs if slug not in self.loaded]
+        if not misses:
+            return []
+        global _SHARED
+        _SHARED = self.project
+        try:
+            prepared = _map(_prepare, misses, progress=self.progress, label="grounding")
+        finally:
+            _SHARED = None
+        for item in prepared:
+            unit = ArticleUnit.of(_slug(item.folder), item.folder, item.labels, item.asserted, None, item.nodes,
+                                  item.refs)
+            self.loaded[unit.slug] = unit
+        return prepared
 
     def keep(self, unit: ArticleUnit) -> None:
         self.cache.put(unit.slug, self.keys[unit.slug], unit)
 
 
+def _slug(folder: str) -> str:
+    return folder.rsplit("/", 1)[-1]
+
+
 def read_units(root: Path, *, cache: bool = True, progress: Progress | None = None) -> Corpus:
     """Read, check and ground every article, reusing unchanged ones from the unit cache (kg.units).
 
-    Raises KgError with every input problem found (in the registry, in any article, or between them)."""
-    global _SHARED
+    Raises KgError with every input problem found (in the registry, in any article, or between them).
+    The checks between articles (labels, who describes which node) read the unit index (kg.units.Index):
+    when it holds the shared inputs' key, only the units that changed since are read."""
     root = Path(root)
     progress = progress or Progress(enabled=False)
     with progress.step("reading", 1) as advance:
         project, folders = read_shared(root)
         store = Cache(root, enabled=cache)
         shared_key = _shared_key(root, project)
-        slugs = {folder: folder.rsplit("/", 1)[-1] for folder in folders}
+        slugs = {folder: _slug(folder) for folder in folders}
         fingerprints = Fingerprints(root, enabled=cache)
         keys = {slugs[f]: fingerprints.folder(f, salt=shared_key) for f in folders}
         fingerprints.save(folders)
-        units: dict[str, ArticleUnit] = {}
-        for folder in folders:
-            hit = store.get(slugs[folder], keys[slugs[folder]])
-            if hit is not None:
-                units[folder] = hit
+        index = Index(root, enabled=cache)
+        known = index.keys(shared_key)
+        changed = [slugs[f] for f in folders if known.get(slugs[f]) != keys[slugs[f]]]
+        removed = set(known) - set(keys)
+        corpus = Corpus(project, store, shared_key, {slugs[f]: f for f in folders}, keys, {}, (), progress)
+        corpus.read_cached(changed)
         advance()
-    misses = [f for f in folders if f not in units]
-
-    _SHARED = project
-    try:
-        prepared = _map(_prepare, misses, progress=progress, label="grounding")
-    finally:
-        _SHARED = None
+    prepared = corpus.ground(changed)
 
     with progress.step("checking", 1) as advance:
-        problems = _corpus_problems(root, project, folders, prepared, units)
+        new = [corpus.loaded[slug] for slug in changed]
+        quick = bool(known) and not any(item.problems for item in prepared) and _quick_check(project, new) and \
+            (not (new or removed) or index.record(shared_key, [(u.slug, keys[u.slug], u.nodes) for u in new],
+                                                  removed=removed))
+        if not quick:
+            # every unit checked against every other (the first run, or some problem to report)
+            prepared += corpus.load(list(corpus.folders))
+            problems = _corpus_problems(root, project, folders, prepared, corpus.loaded)
+            if problems:
+                raise KgError(problems)
+            index.record(shared_key, [(u.slug, keys[u.slug], u.nodes) for u in corpus.units], whole=True)
         advance()
-    if problems:
-        raise KgError(problems)
     for item in prepared:
-        unit = ArticleUnit.of(slugs[item.folder], item.folder, item.labels, item.asserted, None, item.nodes, item.refs)
-        store.put(unit.slug, keys[unit.slug], unit)
-        units[item.folder] = unit
+        corpus.keep(corpus.loaded[_slug(item.folder)])
     if fingerprints.forgotten or not fingerprints.loaded:  # an article was removed (or renamed) since
         store.prune(set(slugs.values()) | _SHARED_ENTRIES)
-    reused = tuple(slugs[f] for f in folders if f not in misses)
-    return Corpus(project, store, shared_key, tuple(units[f] for f in folders), keys, reused)
+    grounded = {_slug(item.folder) for item in prepared}
+    corpus.reused = tuple(slug for slug in corpus.folders if slug not in grounded)
+    return corpus
+
+
+def _quick_check(project: Project, units: list[ArticleUnit]) -> bool:
+    """Whether units new since the last corpus that passed cannot break the checks between articles, as far
+    as they alone tell (the index checks that no other unit describes their nodes): they describe no registry
+    entity, and their labels (all of IRIs) do not conflict. An article labels only its own nodes, so no
+    label of theirs can conflict with another unit's when no node is described twice."""
+    registry = {t.subject.value for t in project.registry.triples if isinstance(t.subject, ox.NamedNode)}
+    labels = [label for unit in units for label in unit.labels]
+    if any(label.subject.startswith("_:") for label in labels):
+        return False
+    if any(not registry.isdisjoint(unit.nodes) for unit in units):
+        return False
+    return not label_conflicts(labels, project.root)
 
 
 def _corpus_problems(root: Path, project: Project, folders: list[str], prepared: list[_Prepared],
@@ -295,11 +372,9 @@ def _corpus_problems(root: Path, project: Project, folders: list[str], prepared:
     """Every problem of the registry, of the newly grounded articles, and between articles."""
     problems = terms_problems(project.registry, project.vocabulary) + blank_node_problems(project.registry)
     problems += [p for item in prepared for p in item.problems]
-    labels = {item.folder: item.labels for item in prepared}
-    labels.update({u.folder: u.labels for u in units.values()})
+    labels = {u.folder: u.labels for u in units.values()}
     problems += label_conflicts([*labels_of(project.registry), *(e for f in folders for e in labels.get(f, ()))], root)
-    nodes = {item.folder: item.nodes for item in prepared}
-    nodes.update({u.folder: u.nodes for u in units.values()})
+    nodes = {u.folder: u.nodes for u in units.values()}
     return problems + ownership_conflicts(root, project, [(f, nodes.get(f, ())) for f in folders])
 
 
@@ -326,7 +401,7 @@ def build(root: Path, *, reason: bool = True, site: bool = True, cache: bool = T
 
     # Consistency first: SHACL results on an inconsistent graph would only distract.
     with progress.step("validating", 1) as advance:
-        report = validate_units(corpus, units)
+        report = validate_units(corpus)
         advance()
     if not report.conforms:
         raise NotConforming(report)
@@ -518,7 +593,7 @@ def validate_project(root: Path, *, cache: bool = True, full: bool = False,
     progress = progress or Progress(enabled=False)
     corpus = read_units(root, cache=cache, progress=progress)
     with progress.step("validating", 1) as advance:
-        report = validate_units(corpus, corpus.units, full=full)
+        report = validate_units(corpus, full=full)
         advance()
     return report
 

@@ -75,8 +75,9 @@ def _triples(nquads: bytes) -> list[ox.Triple]:
     return [ox.Triple(q.subject, q.predicate, q.object) for q in ox.parse(nquads, format=ox.RdfFormat.N_QUADS)] if nquads else []
 
 
-def validate_units(corpus, units, *, full: bool = False) -> Report:
-    """Validation report of the corpus (kg.build.Corpus) and its units (kg.build.ArticleUnit).
+def validate_units(corpus, *, full: bool = False) -> Report:
+    """Validation report of the corpus (kg.build.Corpus). After an edit, only the changed articles' units
+    are read (`corpus.unit`): what the others describe and refer to is in the state.
 
     `full` validates every focus node again (and returns the report graph, which an incremental run leaves
     empty)."""
@@ -88,8 +89,7 @@ def validate_units(corpus, units, *, full: bool = False) -> Report:
     shapes = [t for s in project.shapes for t in s.triples]
     ontology = [t for s in project.ontology for t in s.triples]
     registry_nodes = {t.subject.value for t in project.registry.triples if isinstance(t.subject, ox.NamedNode)}
-    keys = {u.slug: corpus.keys[u.slug] for u in units}
-    by_slug = {u.slug: u for u in units}
+    keys = corpus.keys
 
     # kept under the shared inputs' key: a state of other ontology, shapes, registry or kg is not read
     state = read_keyed(folder / STATE_FILE, corpus.shared_key) if corpus.cache.enabled else None
@@ -100,7 +100,7 @@ def validate_units(corpus, units, *, full: bool = False) -> Report:
     if state is None:
         # Everything is validated: in memory, which is several times quicker than on disk (RocksDB) at
         # 10,000 articles; the on-disk store for later runs is bulk-loaded from it afterwards.
-        batches = (_triples(unit.asserted) for unit in units)  # bulk-loaded one article at a time
+        batches = (_triples(unit.asserted) for unit in corpus.units)  # bulk-loaded one article at a time
         store = shacl_sparql.new_store(ontology + list(project.registry.triples), batches=batches)
         focus = None
     else:
@@ -117,40 +117,47 @@ def validate_units(corpus, units, *, full: bool = False) -> Report:
         for slug in changed:
             before[slug] = {t for node in _split(state["nodes"].get(slug))
                             for t in shacl_sparql.triples(store, ox.NamedNode(node))}
-            after[slug] = set(_triples(by_slug[slug].asserted)) if slug in by_slug else set()
+            after[slug] = set(_triples(corpus.unit(slug).asserted)) if slug in keys else set()
         # all removals before all additions: a node may move from one changed article to another
         old, new = set().union(*before.values()), set().union(*after.values())
         shacl_sparql.remove(store, list(old - new))
         shacl_sparql.add(store, list(new - old))
         for slug in changed:
             touched.update(_split(state["nodes"].get(slug)))
-            if slug in by_slug:
-                touched.update(by_slug[slug].nodes)
+            if slug in keys:
+                touched.update(corpus.unit(slug).nodes)
             if not any(read is None or t.predicate.value in read for t in before[slug] ^ after[slug]):
                 continue  # no shape reads what changed: only the article's line numbers may have moved
             spreading.append(slug)
             touched.update(_split(state["refs"].get(slug)))
-            if slug in by_slug:
-                touched.update(by_slug[slug].refs)
+            if slug in keys:
+                touched.update(corpus.unit(slug).refs)
             hubs.update(t.object.value for t in before[slug] | after[slug] if t.predicate.value in backward
                         and isinstance(t.object, ox.NamedNode) and t.object.value in registry_nodes)
         changed_nodes = {n for slug in spreading for n in (*_split(state["nodes"].get(slug)),
-                                                             *(by_slug[slug].nodes if slug in by_slug else ()))}
-        for unit in units:
-            if unit.slug not in changed and changed_nodes.intersection(unit.refs):
-                touched.update(unit.nodes)
+                                                             *(corpus.unit(slug).nodes if slug in keys else ()))}
+        if changed_nodes:
+            for slug in keys:  # the other articles' references, as the state has them (their units are not read)
+                if slug not in changed and not changed_nodes.isdisjoint(_split(state["refs"].get(slug))):
+                    touched.update(_split(state["nodes"].get(slug)))
         touched.update(hubs)
         for hub in sorted(hubs):  # the nodes that refer to a hub: they may reach the changed article through it
             touched.update(q.subject.value for q in store.quads_for_pattern(None, None, ox.NamedNode(hub), None)
                            if isinstance(q.subject, ox.NamedNode))
         focus = touched if not full else None
 
+    fresh = set(keys) if state is None else set(changed)  # units read now; the state has the others
+
+    def joined(slug: str, what: str) -> str:
+        return "\n".join(getattr(corpus.unit(slug), what)) if slug in fresh else state[what].get(slug, "")
+
     owners = {n: "registry" for n in registry_nodes}
-    for unit in units:
-        if focus is None or focus.intersection(unit.nodes):
-            for node in unit.nodes:
-                owners.setdefault(node, unit.slug)
-    sources = _Sources(root, project.registry, {u.slug: u.folder for u in units})
+    for slug in keys:
+        nodes = _split(joined(slug, "nodes"))
+        if focus is None or not focus.isdisjoint(nodes):
+            for node in nodes:
+                owners.setdefault(node, slug)
+    sources = _Sources(root, project.registry, corpus.folders)
     report = validate(store, shapes=shapes, ontology=ontology, sources=sources, units=owners,
                       focus=None if focus is None else [ox.NamedNode(n) for n in sorted(focus)])
     if not corpus.cache.enabled:
@@ -169,8 +176,8 @@ def validate_units(corpus, units, *, full: bool = False) -> Report:
         "units": keys,
         # each unit's nodes and references as one string: read back only for changed units, and ten
         # thousand strings pickle many times quicker than a million
-        "nodes": {u.slug: "\n".join(u.nodes) for u in units},
-        "refs": {u.slug: "\n".join(u.refs) for u in units},
+        "nodes": {slug: joined(slug, "nodes") for slug in keys},
+        "refs": {slug: joined(slug, "refs") for slug in keys},
         "findings": findings,
         # read from the shapes (which the shared key covers) by parsing their SPARQL: once, not every run
         "reads": reads or _shape_reads(project.shapes),

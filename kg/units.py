@@ -18,6 +18,7 @@ import hashlib
 import os
 import pickle
 import tempfile
+from contextlib import closing
 from functools import lru_cache
 from pathlib import Path
 
@@ -167,6 +168,85 @@ class Cache:
         for path in [*self.dir.glob("*.pickle"), *self.dir.glob("parts/*/*.pickle")]:
             if path.stem not in keep and path.name != Fingerprints.FILE:
                 path.unlink(missing_ok=True)
+
+
+class Index:
+    """Every unit's key and the nodes it describes, for the checks between articles, in one SQLite file
+    (`.cache/units/index.sqlite`): after an edit, a run reads the changed articles' units, not ten thousand.
+
+    It records the units of the last corpus that passed those checks, under the shared inputs' key (an index
+    of other ontology, shapes, registry or kg reads as empty). A unit's key fixes its nodes, so the index
+    never needs its units' cache entries. Updates are SQLite transactions: a run that fails or is killed
+    leaves the index as it was; an index that cannot be read is rebuilt."""
+
+    FILE = "index.sqlite"
+
+    def __init__(self, root: Path, *, enabled: bool = True):
+        self.path = Path(root) / CACHE_DIR / self.FILE
+        self.enabled = enabled
+
+    def _connect(self):
+        import sqlite3
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        return sqlite3.connect(self.path, timeout=60, isolation_level=None)  # transactions by hand
+
+    @staticmethod
+    def _create(db) -> None:
+        """The tables, made anew (in the caller's transaction). A unit's nodes are kept with it too, as one
+        string, so that the nodes table needs no second index by unit."""
+        for table in ("shared", "units", "nodes"):
+            db.execute(f"DROP TABLE IF EXISTS {table}")
+        db.execute("CREATE TABLE shared (key TEXT NOT NULL)")
+        db.execute("CREATE TABLE units (slug TEXT PRIMARY KEY, key TEXT NOT NULL, nodes TEXT NOT NULL) WITHOUT ROWID")
+        db.execute("CREATE TABLE nodes (node TEXT PRIMARY KEY, slug TEXT NOT NULL) WITHOUT ROWID")
+
+    def keys(self, shared_key: str) -> dict[str, str]:
+        """slug -> unit key of every indexed unit; empty when there is no index for these shared inputs."""
+        import sqlite3
+
+        if not self.enabled or not self.path.is_file():
+            return {}
+        try:
+            with closing(self._connect()) as db:
+                if db.execute("SELECT key FROM shared").fetchall() != [(shared_key,)]:
+                    return {}
+                return dict(db.execute("SELECT slug, key FROM units"))
+        except sqlite3.Error:
+            self.path.unlink(missing_ok=True)  # damaged: the next run that passes rebuilds it
+            return {}
+
+    def record(self, shared_key: str, units: list[tuple[str, str, tuple[str, ...]]], *, removed=(),
+               whole: bool = False) -> bool:
+        """Record (slug, key, nodes) of `units` and forget the `removed` slugs; `whole`: these are all the units
+        (the index is rebuilt). False, with nothing changed, when a node would belong to two units."""
+        import sqlite3
+
+        if not self.enabled:
+            return True
+        try:
+            with closing(self._connect()) as db:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    if whole:
+                        self._create(db)
+                        db.execute("INSERT INTO shared VALUES (?)", (shared_key,))
+                    for slug in sorted({*removed, *(slug for slug, _, _ in units)}):
+                        for (nodes,) in db.execute("SELECT nodes FROM units WHERE slug = ?", (slug,)).fetchall():
+                            db.executemany("DELETE FROM nodes WHERE node = ? AND slug = ?",
+                                           [(node, slug) for node in nodes.split("\n") if node])
+                        db.execute("DELETE FROM units WHERE slug = ?", (slug,))
+                    db.executemany("INSERT INTO units VALUES (?, ?, ?)",
+                                   [(slug, key, "\n".join(nodes)) for slug, key, nodes in units])
+                    db.executemany("INSERT INTO nodes VALUES (?, ?)", [(n, slug) for slug, _, nodes in units for n in nodes])
+                except sqlite3.IntegrityError:
+                    db.execute("ROLLBACK")
+                    return False
+                db.execute("COMMIT")
+        except sqlite3.Error:  # unreadable or of another layout: not checked, and rebuilt by the next full check
+            self.path.unlink(missing_ok=True)
+            return False
+        return True
 
 
 def read_keyed(path: Path, key: str):

@@ -146,3 +146,102 @@ def test_kg_build_leaves_unchanged_files_alone_and_rewrites_edited_ones(corpus, 
     assert result.exit_code == 0, result.output
     assert "2 file(s) changed" in result.output
     assert page.read_bytes() == original and entity.read_bytes() == entity_bytes
+
+
+# --- the unit index: checks between articles after an edit read only the changed units ------------------
+
+
+def _first_subject(folder: Path, slug: str) -> str:
+    text = (folder / "articles" / slug / "facts.ttl").read_text(encoding="utf-8")
+    return next(line.split()[0] for line in text.splitlines() if line.startswith("ex:"))
+
+
+def _append_facts(folder: Path, slug: str, text: str) -> None:
+    facts = folder / "articles" / slug / "facts.ttl"
+    facts.write_text(facts.read_text(encoding="utf-8") + text, encoding="utf-8")
+
+
+def _problems(folder: Path, *, cache: bool) -> list[str]:
+    from kg.build import read_units
+    from kg.errors import KgError
+
+    with pytest.raises(KgError) as caught:
+        read_units(folder, cache=cache)
+    return [str(p) for p in caught.value.problems]
+
+
+@pytest.mark.parametrize("edit", ["restates another article's node", "restates a registry entity",
+                                  "labels its own node twice"])
+def test_an_edit_that_breaks_the_checks_between_articles_is_reported_as_a_clean_run_reports_it(corpus, tmp_path, edit):
+    from kg.build import read_units
+
+    folder = tmp_path / "broken"
+    shutil.copytree(corpus, folder)
+    read_units(folder)  # the index of a corpus that passed
+    slugs = sorted(p.name for p in (folder / "articles").iterdir())
+    if edit == "restates another article's node":
+        _append_facts(folder, slugs[4], f'\n{_first_subject(folder, slugs[1])} skos:editorialNote "again"@en .\n')
+    elif edit == "restates a registry entity":
+        _append_facts(folder, slugs[4], '\nex:germany skos:editorialNote "again"@en .\n')
+    else:
+        _append_facts(folder, slugs[4], f'\n{_first_subject(folder, slugs[4])} rdfs:label "Another name"@en .\n')
+    cached = _problems(folder, cache=True)
+    assert cached == _problems(folder, cache=False)
+    assert cached and all(f"articles/{slugs[4]}/facts.ttl:" in p for p in cached)
+    assert _problems(folder, cache=True) == cached  # a failed run leaves the index as it was
+
+
+def test_a_node_moved_from_one_article_to_another_passes_and_builds_as_a_clean_run(corpus, tmp_path):
+    """Both articles change in one run: the index forgets the node's old owner before it records the new."""
+    folder = tmp_path / "moved"
+    shutil.copytree(corpus, folder)
+    build(folder, site=False)
+    slugs = sorted(p.name for p in (folder / "articles").iterdir())
+    node = f"ex:moved-note-{slugs[0][:5]}"
+    _append_facts(folder, slugs[0], f'\n{node} skos:editorialNote "here first"@en .\n')
+    assert build(folder, site=False).files == _clean(folder).files
+    for slug, text in ((slugs[0], None), (slugs[2], f'\n{node} skos:editorialNote "then here"@en .\n')):
+        facts = folder / "articles" / slug / "facts.ttl"
+        old = facts.read_text(encoding="utf-8")
+        facts.write_text(old.split(f"\n{node} ")[0] if text is None else old + text, encoding="utf-8")
+    after = build(folder, site=False)
+    assert set(after.reused) == set(slugs) - {slugs[0], slugs[2]}
+    assert after.files == _clean(folder).files
+
+
+def test_after_an_edit_validate_reads_only_the_edited_articles_unit(corpus, tmp_path, monkeypatch):
+    from kg.build import validate_project
+    from kg.units import Cache
+
+    folder = tmp_path / "touched"
+    shutil.copytree(corpus, folder)
+    validate_project(folder)
+    slugs = sorted(p.name for p in (folder / "articles").iterdir())
+    _append_facts(folder, slugs[3], f'\n{_first_subject(folder, slugs[3])} skos:editorialNote "read"@en .\n')
+    read = []
+    original = Cache.get
+    monkeypatch.setattr(Cache, "get", lambda self, name, key: read.append(name) or original(self, name, key))
+    report = validate_project(folder)
+    assert read == [slugs[3]]
+    monkeypatch.undo()
+    clean = validate_project(folder, cache=False)
+    assert (report.conforms, report.findings) == (clean.conforms, clean.findings)
+
+
+def test_a_damaged_index_is_rebuilt(corpus, tmp_path):
+    from kg.units import Index
+
+    folder = tmp_path / "index"
+    shutil.copytree(corpus, folder)
+    first = build(folder, site=False)
+    index = folder / CACHE_DIR / Index.FILE
+    index.write_bytes(b"not a database" * 100)
+    assert build(folder, site=False).files == first.files
+    assert Index(folder).keys("other shared inputs") == {}
+    assert len(Index(folder).keys(_shared(folder))) == len(first.units)
+
+
+def _shared(folder: Path) -> str:
+    from kg.build import read_units
+
+    return read_units(folder).shared_key
