@@ -281,10 +281,11 @@ class Corpus:
                 if hit is not None:
                     self.loaded[slug] = hit
 
-    def ground(self, slugs: list[str]) -> list[_Prepared]:
-        """Ground the units of these that are not read yet (in worker processes)."""
+    def ground(self, slugs: list[str], *, step: bool = False) -> list[_Prepared]:
+        """Ground the units of these that are not read yet (in worker processes). `step`: a grounding step
+        (of `progress`) even when there are none."""
         misses = [self.folders[slug] for slug in slugs if slug not in self.loaded]
-        if not misses:
+        if not misses and not step:
             return []
         global _SHARED
         _SHARED = self.project
@@ -329,7 +330,7 @@ def read_units(root: Path, *, cache: bool = True, progress: Progress | None = No
         corpus = Corpus(project, store, shared_key, {slugs[f]: f for f in folders}, keys, {}, (), progress)
         corpus.read_cached(changed)
         advance()
-    prepared = corpus.ground(changed)
+    prepared = corpus.ground(changed, step=True)
 
     with progress.step("checking", 1) as advance:
         new = [corpus.loaded[slug] for slug in changed]
