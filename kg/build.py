@@ -10,6 +10,7 @@ import hashlib
 import io
 import multiprocessing
 import os
+import pickle
 import tempfile
 import zlib
 from collections.abc import Sequence
@@ -654,37 +655,38 @@ def _reason(corpus: Corpus, *, progress: Progress) -> tuple[bytes, tuple[Article
     return registry_inferred, units
 
 
-# A unit's summary for the consistency check, as compressed N-Quads: its facts in one graph or another
-# (asserted or inferred), and the nodes it describes and mentions as triples of a third. Bytes unpickle
-# quickly: the build reads every unit's summary only when it checks consistency, not when it reads units.
-_ASSERTED, _INFERRED, _NODES = (ox.NamedNode(f"urn:kg:summary:{n}") for n in ("asserted", "inferred", "nodes"))
-_OWN, _MENTIONED, _PLAIN = (ox.NamedNode(f"urn:kg:summary:{n}") for n in ("own", "mentioned", "plain"))
+# A unit's summary for the consistency check, compressed: four N-Triples documents (its asserted facts, its
+# inferred ones, and as triples the nodes it describes and those it mentions) and whether it is plain. Bytes
+# unpickle quickly: the build reads every unit's summary only when it checks consistency, not when it reads
+# units; and each document parses in one call, with no test per triple.
+_OWN, _MENTIONED = (ox.NamedNode(f"urn:kg:summary:{n}") for n in ("own", "mentioned"))
 
 
 def _pack_summary(summary) -> bytes:
-    quads = [ox.Quad(*triple, _ASSERTED if asserted else _INFERRED) for triple, asserted in summary.facts]
-    quads += [ox.Quad(node, _OWN, _OWN, _NODES) for node in summary.own]
-    quads += [ox.Quad(node, _MENTIONED, _MENTIONED, _NODES) for node in summary.mentioned]
-    if summary.plain:
-        quads.append(ox.Quad(_PLAIN, _PLAIN, _PLAIN, _NODES))
-    return _pack(_nquads(quads))
+    def document(triples) -> bytes:
+        return ox.serialize(list(triples), format=ox.RdfFormat.N_TRIPLES) or b""
+
+    # A summary's facts are its asserted ones, then the inferred ones not asserted (kg.reason.summariser):
+    # the two documents keep that order.
+    parts = (document(t for t, asserted in summary.facts if asserted),
+             document(t for t, asserted in summary.facts if not asserted),
+             document(ox.Triple(node, _OWN, _OWN) for node in summary.own),
+             document(ox.Triple(node, _MENTIONED, _MENTIONED) for node in summary.mentioned),
+             summary.plain)
+    return _pack(pickle.dumps(parts, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def _unpack_summary(packed: bytes):
     from kg.reason import Summary
 
-    facts, own, mentioned, plain = [], set(), set(), False
-    for q in _parse(zlib.decompress(packed)):
-        if q.graph_name == _NODES:
-            if q.predicate == _OWN:
-                own.add(q.subject)
-            elif q.predicate == _MENTIONED:
-                mentioned.add(q.subject)
-            else:
-                plain = True
-        else:
-            facts.append((ox.Triple(q.subject, q.predicate, q.object), q.graph_name == _ASSERTED))
-    return Summary(frozenset(own), frozenset(mentioned), plain, tuple(facts))
+    asserted, inferred, own, mentioned, plain = pickle.loads(zlib.decompress(packed))
+
+    def read(document: bytes):
+        return ox.parse(document, format=ox.RdfFormat.N_TRIPLES) if document else ()
+
+    facts = [(q.triple, True) for q in read(asserted)] + [(q.triple, False) for q in read(inferred)]
+    return Summary(frozenset(q.subject for q in read(own)), frozenset(q.subject for q in read(mentioned)), plain,
+                   tuple(facts))
 
 
 class _Lazy(Sequence):
@@ -756,11 +758,12 @@ def write(out_dir: Path, files: dict[str, bytes | Output], *, keys: dict[str, st
     out_dir.mkdir(parents=True, exist_ok=True)
     keys = keys or {}
     known = (read_keyed(manifest, str(out_dir.resolve())) or {}) if manifest is not None else {}
-    changed, staged = [], []
+    changed, staged, kept = [], [], set()
     try:
         for name in sorted(files):
             data, target = files[name], out_dir / name
             if name in keys and known.get(name) == (keys[name], _signature(target)):
+                kept.add(name)  # its manifest entry stays as it is
                 continue
             if isinstance(data, Output) and data.small:
                 data = data.read()
@@ -789,7 +792,8 @@ def write(out_dir: Path, files: dict[str, bytes | Output], *, keys: dict[str, st
             if os.path.exists(temp):
                 os.unlink(temp)
     if manifest is not None:
-        written = {name: (key, _signature(out_dir / name)) for name, key in keys.items() if name in files}
+        written = {name: known[name] if name in kept else (key, _signature(out_dir / name))
+                   for name, key in keys.items() if name in files}
         if written != known:  # kept under the out/ folder's path: another out/ starts afresh
             atomic_pickle(manifest, (str(out_dir.resolve()), written))
     return changed
@@ -867,7 +871,18 @@ def stale(out_dir: Path, files: dict[str, bytes | Output]) -> list[str]:
 def orphans(out_dir: Path, files: dict[str, bytes]) -> list[str]:
     """Files in the build's own sub-folders of out/ (report/) that a fresh build no longer writes,
     e.g. the page of a renamed entity. Other files in out/ are not the build's to judge."""
-    out_dir = Path(out_dir)
-    folders = sorted({name.split("/", 1)[0] for name in files if "/" in name})
-    found = (p for folder in folders if (out_dir / folder).is_dir() for p in (out_dir / folder).rglob("*"))
-    return sorted(n for n in (p.relative_to(out_dir).as_posix() for p in found if p.is_file()) if n not in files)
+    base = os.path.join(str(out_dir), "")
+    found: list[str] = []
+
+    def walk(directory: str) -> None:  # os.scandir and strings: report/ holds a hundred thousand pages
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    walk(entry.path)
+                elif entry.is_file():
+                    found.append(entry.path[len(base):].replace(os.sep, "/"))
+
+    for folder in sorted({name.split("/", 1)[0] for name in files if "/" in name}):
+        if os.path.isdir(base + folder):
+            walk(base + folder)
+    return sorted(name for name in found if name not in files)
