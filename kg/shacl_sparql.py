@@ -544,7 +544,7 @@ _WELL_FORMED = {  # lexical forms rdflib certainly reads as well-typed values of
     XSD + "nonNegativeInteger": re.compile(r"[0-9]+"),
     XSD + "positiveInteger": re.compile(r"0*[1-9][0-9]*"),
     XSD + "date": re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})"),
-    XSD + "gYear": re.compile(r"0*[1-9][0-9]{3}"),
+    XSD + "gYear": re.compile(r"[1-9][0-9]{3}"),
     XSD + "gYearMonth": re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])"),
 }
 
