@@ -601,8 +601,9 @@ def validate_project(root: Path, *, cache: bool = True, full: bool = False,
 
 
 _REGISTRY = "_registry"
+_CONSISTENCY = "_consistency"  # what the last consistency check that passed was given (_consistency_unchanged)
 # Cache entries that belong to no article (all keyed by the shared inputs): never pruned with the articles.
-_SHARED_ENTRIES = {_REGISTRY, "_pieces-reasoned", "_pieces-asserted", "_ontology_page"}
+_SHARED_ENTRIES = {_REGISTRY, _CONSISTENCY, "_pieces-reasoned", "_pieces-asserted", "_ontology_page"}
 
 
 def _reason(corpus: Corpus, *, progress: Progress) -> tuple[bytes, tuple[ArticleUnit, ...]]:
@@ -644,15 +645,40 @@ def _reason(corpus: Corpus, *, progress: Progress) -> tuple[bytes, tuple[Article
             # Each unit's summary (kept in the cache with it) is all the check reads of most units.
             units = tuple(u if u.summary is not None else u.with_inferred(u.inferred, _pack_summary(summarise(
                 _Triples(u.asserted), _Triples(u.inferred)))) for u in units)
-            reason.check_union(_Lazy(units, inferred=False), _Lazy(units, inferred=True),
-                               ontology=ontology, shared=registry,
-                               shared_inferred=to_rdflib(_Triples(registry_inferred)),
-                               summaries=[_unpack_summary(u.summary) for u in units])
+            digests = {u.slug: hashlib.sha256(u.summary).hexdigest() for u in units}
+            if not _consistency_unchanged(corpus, units, digests):
+                members: set = set()
+                reason.check_union(_Lazy(units, inferred=False), _Lazy(units, inferred=True),
+                                   ontology=ontology, shared=registry,
+                                   shared_inferred=to_rdflib(_Triples(registry_inferred)),
+                                   summaries=[_unpack_summary(u.summary) for u in units], members=members)
+                if members:  # checked on the facts about I (not on the union): what a later build compares with
+                    store.put(_CONSISTENCY, corpus.shared_key, {
+                        "keys": {u.slug: corpus.keys[u.slug] for u in units}, "digests": digests,
+                        "members": frozenset(str(node) for node in members)})
             advance()
     for unit, before in zip(units, corpus.units):
         if unit is not before:  # reasoned over now, or given its summary now
             corpus.keep(unit)
     return registry_inferred, units
+
+
+def _consistency_unchanged(corpus: Corpus, units: tuple[ArticleUnit, ...], digests: dict[str, str]) -> bool:
+    """Whether the last consistency check that passed (on the facts about I, kg.reason.check_union) would be
+    given exactly the same facts now, so that its answer stands: the same articles, and every unit whose key
+    changed since has the same summary and describes no member of I. Why that is enough: a unit's summary
+    fixes who mentions what (so the shared individuals) and the facts read from it, unless it describes a
+    shared individual or one that joined I (then the check reads the unit whole); with every summary the
+    same and no changed unit describing a member, the closure and every fact given to HermiT are the same.
+    An editorial note on a node outside I, for one, changes no summary (tested)."""
+    state = corpus.cache.get(_CONSISTENCY, corpus.shared_key)
+    if state is None or state["keys"].keys() != digests.keys():
+        return False
+    changed = [u for u in units if state["keys"][u.slug] != corpus.keys[u.slug]]
+    if any(state["digests"][u.slug] != digests[u.slug] for u in changed):
+        return False
+    members = state["members"]
+    return all(members.isdisjoint(str(node) for node in _unpack_summary(u.summary).own) for u in changed)
 
 
 # A unit's summary for the consistency check, compressed: four N-Triples documents (its asserted facts, its
@@ -663,11 +689,9 @@ _OWN, _MENTIONED = (ox.NamedNode(f"urn:kg:summary:{n}") for n in ("own", "mentio
 
 
 def _pack_summary(summary) -> bytes:
-    def document(triples) -> bytes:
-        return ox.serialize(list(triples), format=ox.RdfFormat.N_TRIPLES) or b""
+    def document(triples) -> bytes:  # lines sorted: the same summary packs to the same bytes (a digest)
+        return b"".join(sorted((ox.serialize(list(triples), format=ox.RdfFormat.N_TRIPLES) or b"").splitlines(True)))
 
-    # A summary's facts are its asserted ones, then the inferred ones not asserted (kg.reason.summariser):
-    # the two documents keep that order.
     parts = (document(t for t, asserted in summary.facts if asserted),
              document(t for t, asserted in summary.facts if not asserted),
              document(ox.Triple(node, _OWN, _OWN) for node in summary.own),

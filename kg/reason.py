@@ -979,7 +979,8 @@ def _and(names: Iterable[str]) -> str:
 
 
 def check_union(units: Sequence, inferred: Sequence, *, ontology: Graph, shared: Graph | None = None,
-                shared_inferred: Graph | None = None, summaries: Sequence[Summary] | None = None) -> None:
+                shared_inferred: Graph | None = None, summaries: Sequence[Summary] | None = None,
+                members: set | None = None) -> None:
     """Raise Inconsistent unless ontology + shared + all units together are consistent.
 
     Each ontology + shared + unit must already be known consistent: `inferred[i]` is what `infer_many`
@@ -988,28 +989,35 @@ def check_union(units: Sequence, inferred: Sequence, *, ontology: Graph, shared:
     rdflib or of pyoxigraph terms (not mixed), since a build may hold thousands of them; each is read
     twice. HermiT runs once, on the facts about individuals several of them mention (the module docstring
     says which and why that is complete); when the ontology or a unit is outside the fragment where that
-    is complete, on the union of everything instead."""
+    is complete, on the union of everything instead.
+
+    `members`, a set, receives I (the individuals whose facts HermiT was given, module docstring) when the
+    check passed that way; it stays empty when the union was checked instead. A build keeps it: while no
+    unit's summary changes and no changed unit describes a member, HermiT would be given the same facts."""
     units, inferred = list(units), list(inferred)
     if len(units) != len(inferred):
         raise ValueError(f"{len(units)} units but {len(inferred)} inferred graphs")
     if shared is not None and shared_inferred is None:
         shared_inferred = infer(shared, ontology=ontology)
     with _no_gc():
+        found: set = set()
         check = _facts_about_shared(units, inferred, ontology=ontology, shared=shared, shared_inferred=shared_inferred,
-                                    summaries=summaries)
+                                    summaries=summaries, members=found)
     if check is None:
         return
     check_graph, asserted_graph = check
     with _consistency(ontology) as consistent:
         if consistent(check_graph.triples((None, None, None))):
+            if members is not None:
+                members.update(found)
             return
     found = _Tbox(ontology).conflict(asserted_graph.triples((None, None, None)))
     raise found if found is not None else _explain(check_graph, ontology)
 
 
 def _facts_about_shared(units: list, inferred: list, *, ontology: Graph, shared: Graph | None,
-                        shared_inferred: Graph | None, summaries: Sequence[Summary] | None = None
-                        ) -> tuple[Graph, Graph] | None:
+                        shared_inferred: Graph | None, summaries: Sequence[Summary] | None = None,
+                        members: set | None = None) -> tuple[Graph, Graph] | None:
     """(the facts check_union gives HermiT, the asserted ones among them); None once the union itself was
     checked, when the ontology or a unit is outside the fragment."""
     rules = _Rules.of(ontology)
@@ -1078,7 +1086,8 @@ def _facts_about_shared(units: list, inferred: list, *, ontology: Graph, shared:
             where[node].append(index)
 
     # I: the shared individuals, closed under what can carry a constraint from one unit to another.
-    members = set(shared_nodes)
+    members = set(shared_nodes) if members is None else members
+    members.update(shared_nodes)
     todo = list(members)
     grown: dict = defaultdict(set)  # unit -> its own individuals that joined I (their facts are read again)
     while todo:

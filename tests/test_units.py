@@ -245,3 +245,49 @@ def _shared(folder: Path) -> str:
     from kg.build import read_units
 
     return read_units(folder).shared_key
+
+
+# --- the consistency check after an edit -----------------------------------------------------------------
+
+
+def test_an_edit_that_changes_nothing_the_consistency_check_reads_skips_it(corpus, tmp_path, monkeypatch):
+    """kg.build._consistency_unchanged: an editorial note on a node outside I (the individuals the check
+    gives HermiT facts about) leaves every unit's summary as it was, so the last answer stands; the same note
+    on a member of I, or a new fact, runs the check again. Every build equals a clean one."""
+    from kg import reason
+    from kg.build import _CONSISTENCY, read_units
+    from kg.units import Cache
+
+    folder = tmp_path / "consistency"
+    shutil.copytree(corpus, folder)
+    build(folder, site=False)
+    state = Cache(folder).get(_CONSISTENCY, read_units(folder).shared_key)
+    assert state is not None and state["members"]
+    slugs = sorted(p.name for p in (folder / "articles").iterdir())
+    subjects = {}  # slug -> its subjects as written (ex:...)
+    for slug in slugs:
+        text = (folder / "articles" / slug / "facts.ttl").read_text(encoding="utf-8")
+        subjects[slug] = [line.split()[0] for line in text.splitlines() if line.startswith("ex:")]
+
+    def member(name: str) -> bool:
+        return f"<https://example.org/kg/id/{name[3:]}>" in state["members"]
+
+    outside = next((slug, s) for slug in slugs for s in subjects[slug] if not member(s))
+    other = next(slug for slug in slugs if slug != outside[0])
+    checks = []
+    original = reason.check_union
+    monkeypatch.setattr(reason, "check_union", lambda *a, **k: checks.append(1) or original(*a, **k))
+
+    def edit(slug: str, text: str, runs: int) -> None:
+        checks.clear()
+        _append_facts(folder, slug, text)
+        built = build(folder, site=False)
+        assert len(checks) == runs, (text, runs)
+        assert built.files == _clean(folder).files
+
+    edit(outside[0], f'\n{outside[1]} skos:editorialNote "seen"@en .\n', 0)
+    # another article refers to that node: a summary changed, and the node is shared from now on (in I)
+    edit(other, f'\n{subjects[other][0]} rdfs:seeAlso {outside[1]} .\n', 1)
+    state = Cache(folder).get(_CONSISTENCY, read_units(folder).shared_key)
+    assert member(outside[1])
+    edit(outside[0], f'\n{outside[1]} skos:editorialNote "seen again"@en .\n', 1)
