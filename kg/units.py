@@ -231,7 +231,7 @@ class Index:
                     if whole:
                         self._create(db)
                         db.execute("INSERT INTO shared VALUES (?)", (shared_key,))
-                    for slug in sorted({*removed, *(slug for slug, _, _ in units)}):
+                    for slug in () if whole else sorted({*removed, *(slug for slug, _, _ in units)}):
                         for (nodes,) in db.execute("SELECT nodes FROM units WHERE slug = ?", (slug,)).fetchall():
                             db.executemany("DELETE FROM nodes WHERE node = ? AND slug = ?",
                                            [(node, slug) for node in nodes.split("\n") if node])
