@@ -25,10 +25,11 @@ import pyoxigraph as ox
 from kg.curation import (REGISTRY_FILE, Article, Label, Project, Source, blank_node_problems, label_conflicts, labels_of,
                          read_article, read_shared, terms_problems)
 from kg.errors import CheckFailed, KgError, Problem
-from kg.export import FORMATS, NEEDS, Piece, read_context
-from kg.export import write as write_pieces
+from kg.export import FORMATS, NEEDS, Piece, layout, read_context
 from kg.export import piece as make_piece
 from kg.export import piece_from_nquads
+from kg.export.splice import FileMap, Owner, file_map, write_plan
+from kg.export.splice import plan as splice_plan
 from kg.ground import Grounded, ground
 from kg.namespaces import GRAPH, KG, REGISTRY_GRAPH, article_graph, inferred_graph, prefixed
 from kg.progress import Progress
@@ -419,11 +420,11 @@ def build(root: Path, *, reason: bool = True, site: bool = True, cache: bool = T
     report_context = site.context(project, registry_inferred)  # what every report page shows of the registry
     units = _render_pieces(corpus, units, report_context, reason=reason, context=context, progress=progress)
     shared = _shared_pieces(corpus, registry_inferred, reason=reason, context=context)
-    files = {f"{OUTPUT_STEM}{f.extension}": Output(_writer(corpus, shared, units, name, context))
+    mode = "reasoned" if reason else "asserted"
+    files = {f"{OUTPUT_STEM}{f.extension}": _assembled(corpus, shared, units, name, context, f"{corpus.shared_key}-{mode}")
              for name, f in FORMATS.items()}
     quads = sum(b.count(b"\n") for p in shared for b in p.nq.blocks)
     quads += sum(u.quads[0] + u.quads[1] for u in units)
-    mode = "reasoned" if reason else "asserted"
     dataset_key = hashlib.sha256(f"{mode}\0{sorted(keys.items())}".encode()).hexdigest()
     file_keys = {name: f"{dataset_key}-{name}" for name in files}
     result = Build(project, units, registry_inferred, report, files, corpus.reused, keys, quad_count=quads,
@@ -500,6 +501,16 @@ class Output:
     def write_to(self, stream: IO[bytes]) -> None:
         self._writer(stream)
 
+    def write_over(self, previous: Path | None, stream: IO[bytes], state: Path | None) -> bool | None:
+        """Write the file to `stream` (a file), knowing `previous`, the file it will replace (or None), and
+        `state`, where what it keeps from one build to the next lives (None: nothing kept). True: it is
+        `previous` byte for byte, and nothing was written; False: it differs; None: not known."""
+        self.write_to(stream)
+        return None
+
+    def remember(self, path: Path, state: Path | None) -> None:
+        """After the file at `path` is in place: keep what `write_over` needs next time."""
+
     def read(self) -> bytes:
         buffer = io.BytesIO()
         self.write_to(buffer)
@@ -513,9 +524,52 @@ class Output:
     __hash__ = None
 
 
-def _writer(corpus: Corpus, shared: list[Piece], units: tuple[ArticleUnit, ...], format: str, context: dict):
-    """Stream one format from the pieces: held in memory, or loaded one format's parts at a time from the
-    unit cache, so at most one format's parts are in memory at once."""
+class _Assembled(Output):
+    """An RDF output assembled from the pieces of the ontology, the registry and every article, loaded one
+    format's parts at a time (from memory or the unit cache), so at most one format's parts are in memory
+    at once. With a map of the file it replaces (kg.export.splice), only the articles that changed are
+    loaded: the rest of the file is copied from the previous one."""
+
+    def __init__(self, owners: dict[str, Owner], format: str, context: dict):
+        super().__init__(self._write_whole)
+        self.owners, self.format, self.context = owners, format, context
+        self._map: FileMap | None = None
+
+    def _write_whole(self, stream: IO[bytes]) -> None:
+        pieces = [owner.load() for owner in self.owners.values()]
+        made = layout(pieces, self.format, context=self.context)
+        stream.writelines(made.parts())
+        self._map = file_map(made, pieces, list(self.owners), [o.version for o in self.owners.values()],
+                             self.format, self.context)
+
+    def write_over(self, previous: Path | None, stream: IO[bytes], state: Path | None) -> bool | None:
+        old = read_keyed(state, self._key(previous)) if previous is not None and state is not None else None
+        if old is not None and old.signature == _signature(previous):
+            with previous.open("rb") as source:
+                made = splice_plan(old, self.owners, self.format, self.context,
+                                   read_old=lambda at, n: os.pread(source.fileno(), n, at))
+                if made is not None:
+                    self._map = made.map
+                    if not made.same:
+                        write_plan(made, source, stream)
+                    return made.same
+        self.write_to(stream)
+        return None
+
+    def remember(self, path: Path, state: Path | None) -> None:
+        if state is not None and self._map is not None:
+            self._map.signature = _signature(path)
+            atomic_pickle(state, (self._key(path), self._map))
+
+    @staticmethod
+    def _key(path: Path) -> str:
+        return f"{FileMap.VERSION}\0{path.resolve()}"
+
+
+def _assembled(corpus: Corpus, shared: list[Piece], units: tuple[ArticleUnit, ...], format: str, context: dict,
+               version: str) -> _Assembled:
+    """The `format` output of the shared pieces (the ontology's and the registry's, at `version`) and the
+    units' pieces (at their piece keys)."""
     parts = NEEDS[format]
 
     def load(unit: ArticleUnit) -> Piece:
@@ -526,10 +580,9 @@ def _writer(corpus: Corpus, shared: list[Piece], units: tuple[ArticleUnit, ...],
             return piece_from_nquads(unit.asserted + (unit.inferred or b""), context=context, formats=(format,))
         return Piece(**loaded)
 
-    def write_to(stream: IO[bytes]) -> None:
-        write_pieces([*shared, *(load(u) for u in units)], format, stream, context=context)
-
-    return write_to
+    owners = {name: Owner(version, lambda p=p: p) for name, p in zip(("_ontology", "_registry"), shared)}
+    owners.update((u.slug, Owner(u.piece_key, partial(load, u))) for u in units)
+    return _Assembled(owners, format, context)
 
 
 _CONTEXT: dict | None = None  # set before the worker pool forks; read by _piece
@@ -777,18 +830,26 @@ def write(out_dir: Path, files: dict[str, bytes | Output], *, keys: dict[str, st
     With `keys` (name -> a key that changes whenever the file's content can: Build.file_keys) and a
     `manifest` file, a file whose key is the one written last time, and which is still as it was written
     then (same size, modification time and inode, as git's index checks), is not even read: after editing
-    one article of 10,000, the hundred thousand other pages are left alone without comparing them."""
+    one article of 10,000, the hundred thousand other pages are left alone without comparing them. The
+    large outputs (`Output.write_over`) keep a map of what they wrote beside the manifest, to rewrite the
+    file from the previous one next time."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     keys = keys or {}
     known = (read_keyed(manifest, str(out_dir.resolve())) or {}) if manifest is not None else {}
-    changed, staged, kept = [], [], set()
+    changed, staged, kept, assembled = [], [], set(), []
+
+    def state(name: str) -> Path | None:  # what a large output keeps for the next build (Output.write_over)
+        return manifest.parent / "out" / f"{name}.pickle" if manifest is not None else None
+
+    base = os.path.join(str(out_dir), "")
     try:
         for name in sorted(files):
-            data, target = files[name], out_dir / name
-            if name in keys and known.get(name) == (keys[name], _signature(target)):
+            # strings, not paths, until a file is written: out/ holds a hundred thousand pages
+            if name in keys and known.get(name) == (keys[name], _signature(base + name)):
                 kept.add(name)  # its manifest entry stays as it is
                 continue
+            data, target = files[name], out_dir / name
             if isinstance(data, Output) and data.small:
                 data = data.read()
             if not isinstance(data, Output) and target.is_file() and target.read_bytes() == data:
@@ -798,9 +859,14 @@ def write(out_dir: Path, files: dict[str, bytes | Output], *, keys: dict[str, st
             staged.append((temp, target))
             os.fchmod(handle, 0o666 & ~_umask())
             with os.fdopen(handle, "wb") as stream:
-                data.write_to(stream) if isinstance(data, Output) else stream.write(data)
+                if isinstance(data, Output):
+                    assembled.append(name)
+                    same = data.write_over(target if target.is_file() else None, stream, state(name))
+                else:
+                    stream.write(data)
+                    same = False  # compared before staging
                 stream.flush()
-                if isinstance(data, Output) and target.is_file() and _same(temp, target):
+                if same or (same is None and target.is_file() and _same(temp, target)):
                     continue
             changed.append(name)
         if changed:
@@ -808,6 +874,8 @@ def write(out_dir: Path, files: dict[str, bytes | Output], *, keys: dict[str, st
         for temp, target in staged:
             if target.relative_to(out_dir).as_posix() in changed:
                 os.replace(temp, target)
+        for name in assembled:
+            files[name].remember(out_dir / name, state(name))
         for name in orphans(out_dir, files):
             (out_dir / name).unlink()
             changed.append(name)
@@ -816,14 +884,14 @@ def write(out_dir: Path, files: dict[str, bytes | Output], *, keys: dict[str, st
             if os.path.exists(temp):
                 os.unlink(temp)
     if manifest is not None:
-        written = {name: known[name] if name in kept else (key, _signature(out_dir / name))
+        written = {name: known[name] if name in kept else (key, _signature(base + name))
                    for name, key in keys.items() if name in files}
         if written != known:  # kept under the out/ folder's path: another out/ starts afresh
             atomic_pickle(manifest, (str(out_dir.resolve()), written))
     return changed
 
 
-def _signature(path: Path) -> tuple[int, int, int] | None:
+def _signature(path: str | Path) -> tuple[int, int, int] | None:
     try:
         stat = os.stat(path)
     except OSError:

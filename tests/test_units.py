@@ -148,6 +148,44 @@ def test_kg_build_leaves_unchanged_files_alone_and_rewrites_edited_ones(corpus, 
     assert page.read_bytes() == original and entity.read_bytes() == entity_bytes
 
 
+def test_after_an_edit_the_rdf_outputs_are_spliced_from_the_previous_ones(corpus, tmp_path, monkeypatch):
+    """kg.export.splice: `kg build` after an edit loads only the edited article's pieces of the RDF outputs
+    and copies the rest from the files it wrote last time; out/ equals a clean build's. An output changed by
+    hand in out/ is assembled whole again."""
+    from click.testing import CliRunner
+
+    from kg.export import FORMAT_NAMES
+    from kg.units import Cache
+
+    folder = tmp_path / "spliced"
+    shutil.copytree(corpus, folder)
+    runner = CliRunner()
+    assert run(runner, "build", "-C", folder).exit_code == 0
+    slugs = sorted(p.name for p in (folder / "articles").iterdir())
+    _append_facts(folder, slugs[2], f'\n{_first_subject(folder, slugs[2])} skos:editorialNote "spliced"@en .\n')
+    loaded = []
+    original = Cache.get_part
+    monkeypatch.setattr(Cache, "get_part", lambda self, name, part, key:
+                        (part in FORMAT_NAMES and loaded.append(name)) or original(self, name, part, key))
+    result = run(runner, "build", "-C", folder)
+    assert result.exit_code == 0, result.output
+    assert set(loaded) == {slugs[2]}
+    clean = tmp_path / "clean"
+    shutil.copytree(folder, clean, ignore=shutil.ignore_patterns("out", ".cache"))
+    assert run(runner, "build", "-C", clean, "--no-cache").exit_code == 0
+    assert _tree(folder / "out") == _tree(clean / "out")
+
+    nt = folder / "out" / "kg.nt"
+    nt.write_bytes(nt.read_bytes().replace(b" .\n", b" .\n\n", 1))
+    _append_facts(folder, slugs[2], f'\n{_first_subject(folder, slugs[2])} skos:editorialNote "again"@en .\n')
+    loaded.clear()
+    assert run(runner, "build", "-C", folder).exit_code == 0
+    assert loaded.count(slugs[0]) == 1  # kg.nt only: assembled whole
+    shutil.copytree(folder / "articles", clean / "articles", dirs_exist_ok=True)
+    assert run(runner, "build", "-C", clean, "--no-cache").exit_code == 0
+    assert _tree(folder / "out") == _tree(clean / "out")
+
+
 # --- the unit index: checks between articles after an edit read only the changed units ------------------
 
 

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import Counter
-from dataclasses import dataclass, field
-from itertools import groupby
+from dataclasses import dataclass, field, replace
+from itertools import groupby, repeat
 from operator import itemgetter
 from typing import IO, Iterable, Iterator
 
@@ -165,12 +165,20 @@ def _trig_graph(g: str, triples: list[tuple[str, str, str]]) -> tuple[str, int]:
 
 @dataclass(frozen=True, slots=True)
 class Layout:
-    """An output file as head + separator.join(blocks) + tail."""
+    """An output file as head + separator.join(blocks) + tail.
+
+    What kg.export.splice needs to rewrite the file later from this one: each block's sort `key` and the
+    index of the piece it is from (`owners`; -1 for a block merged from several pieces), and, for the subject
+    formats, the (predicate, object) pairs each piece gives a merged subject (`merged`). `owners` is None when
+    the pieces could not be told apart (several with blank nodes, rendered again as one)."""
 
     head: bytes
     blocks: list[bytes]
     separator: bytes
     tail: bytes
+    keys: list[str] = field(default_factory=list)
+    owners: list[int] | None = None
+    merged: dict[str, dict[int, tuple[tuple[str, str], ...]]] = field(default_factory=dict)
 
     def parts(self) -> list[bytes]:
         """Everything in order, separators included: b"".join of it is the file."""
@@ -211,7 +219,9 @@ def layout(pieces: Iterable[Piece], format: str, *, context: dict | None = None)
     (and, for TriG, the nq parts of pieces that share a graph)."""
     if format not in FORMAT_NAMES:
         raise ValueError(f"unknown format {format!r}; choose one of {', '.join(FORMAT_NAMES)}")
-    pieces = _one_blank(list(pieces), format, context)
+    pieces = list(pieces)
+    merged_blank = sum(1 for p in pieces if p.blank) > 1
+    pieces = _one_blank(pieces, format, context)
     needs = NEEDS[format]
     if any(getattr(p, part) is None for p in pieces for part in needs):
         raise ValueError(f"assembling {format} needs the {' and '.join(needs)} parts of every piece")
@@ -220,14 +230,16 @@ def layout(pieces: Iterable[Piece], format: str, *, context: dict | None = None)
         if any(p.jsonld.context != fingerprint for p in pieces):
             raise ValueError("a piece's JSON-LD was compacted with another context")
     if format == "nq":
-        return _nquads_layout(pieces)
-    if format == "trig":
-        return _trig_layout(pieces)
-    if format == "nt":
-        return _nt_layout(pieces)
-    if format == "ttl":
-        return _ttl_layout(pieces)
-    return _jsonld_layout(pieces, context)
+        result = _nquads_layout(pieces)
+    elif format == "trig":
+        result = _trig_layout(pieces)
+    elif format == "nt":
+        result = _nt_layout(pieces)
+    elif format == "ttl":
+        result = _ttl_layout(pieces)
+    else:
+        result = _jsonld_layout(pieces, context)
+    return replace(result, owners=None, merged={}) if merged_blank else result
 
 
 def _one_blank(pieces: list[Piece], format: str, context) -> list[Piece]:
@@ -240,19 +252,20 @@ def _one_blank(pieces: list[Piece], format: str, context) -> list[Piece]:
     return [p for p in pieces if not p.blank] + [merged]
 
 
-def _places(pieces: list[Piece], part: str) -> dict[str, list[tuple[Piece, int]]]:
-    """Graph key -> (piece, index of the graph in the piece's `part`) for each piece that has it."""
-    where: dict[str, list[tuple[Piece, int]]] = {}
-    for p in pieces:
+def _places(pieces: list[Piece], part: str) -> dict[str, list[tuple[int, int]]]:
+    """Graph key -> (index of the piece, index of the graph in the piece's `part`) for each piece that has it."""
+    where: dict[str, list[tuple[int, int]]] = {}
+    for n, p in enumerate(pieces):
         for i, g in enumerate(getattr(p, part).keys):
-            where.setdefault(g, []).append((p, i))
+            where.setdefault(g, []).append((n, i))
     return where
 
 
-def _graph_lines(g: str, places: list[tuple[Piece, int]]) -> list[bytes]:
+def _graph_lines(g: str, pieces: list[Piece], places: list[tuple[int, int]]) -> list[bytes]:
     """The N-Quads lines of graph `g`, found in several pieces, sorted (the order of its quads)."""
     lines = set()
-    for p, _ in places:
+    for n, _ in places:
+        p = pieces[n]
         if p.nq is None:
             raise ValueError(f"graph {g} is in several pieces: assembling TriG needs their nq parts")
         lines.update(line + b"\n" for line in p.nq.blocks[bisect_left(p.nq.keys, g)].split(b"\n")[:-1])
@@ -261,32 +274,40 @@ def _graph_lines(g: str, places: list[tuple[Piece, int]]) -> list[bytes]:
 
 def _nquads_layout(pieces: list[Piece]) -> Layout:
     where = _places(pieces, "nq")
-    blocks = []
-    for g in sorted(where):
+    keys, blocks, owners = sorted(where), [], []
+    for g in keys:
         places = where[g]
         if len(places) == 1:
-            p, i = places[0]
-            blocks.append(p.nq.blocks[i])
+            n, i = places[0]
+            blocks.append(pieces[n].nq.blocks[i])
+            owners.append(n)
         else:
-            blocks.append(b"".join(_graph_lines(g, places)))
-    return Layout(b"", blocks, b"", b"")
+            blocks.append(b"".join(_graph_lines(g, pieces, places)))
+            owners.append(-1)
+    return Layout(b"", blocks, b"", b"", keys, owners)
 
 
 def _trig_layout(pieces: list[Piece]) -> Layout:
     where = _places(pieces, "trig")
-    blocks, mask = [], 0
-    for g in sorted(where):
+    keys, blocks, owners, mask = sorted(where), [], [], 0
+    for g in keys:
         places = where[g]
         if len(places) == 1:
-            p, i = places[0]
-            blocks.append(p.trig.blocks[i])
-            mask |= p.trig.masks[i]
+            n, i = places[0]
+            blocks.append(pieces[n].trig.blocks[i])
+            owners.append(n)
+            mask |= pieces[n].trig.masks[i]
         else:
-            lines = [line.decode("utf-8")[:-1] for line in _graph_lines(g, places)]
+            lines = [line.decode("utf-8")[:-1] for line in _graph_lines(g, pieces, places)]
             text, graph_mask = _trig_graph(g, [_split_nquads(line, g) for line in lines])
             blocks.append(text.encode("utf-8"))
+            owners.append(-1)
             mask |= graph_mask
-    return Layout((prefix_block(mask) + "\n").encode("utf-8"), blocks, b"\n", b"")
+    return Layout(trig_head(mask), blocks, b"\n", b"", keys, owners)
+
+
+def trig_head(mask: int) -> bytes:
+    return (prefix_block(mask) + "\n").encode("utf-8")
 
 
 def _split_nquads(line: str, g: str) -> tuple[str, str, str]:
@@ -295,17 +316,21 @@ def _split_nquads(line: str, g: str) -> tuple[str, str, str]:
     return s, p, rest[: -2 if g == DEFAULT_GRAPH else -(len(g) + 3)]
 
 
-def _lines(block: bytes, subject: str) -> Iterator[tuple[str, str, str]]:
-    """(s, p, o) of a subject's N-Triples lines."""
+def pairs(block: bytes, subject: str) -> tuple[tuple[str, str], ...]:
+    """(predicate, object) of each of a subject's N-Triples lines."""
     start = len(subject) + 1
-    for line in block.decode("utf-8").split("\n")[:-1]:
-        p, o = line[start:-2].split(" ", 1)
-        yield subject, p, o
+    return tuple(tuple(line[start:-2].split(" ", 1)) for line in block.decode("utf-8").split("\n")[:-1])
+
+
+def subject_pairs(part: Subjects, subject: str) -> tuple[tuple[str, str], ...]:
+    """`pairs` of `subject` in an nt part; () when it has none."""
+    at = bisect_left(part.keys, subject)
+    return pairs(part.blocks[at], subject) if at < len(part.keys) and part.keys[at] == subject else ()
 
 
 def _shared(parts: list[Subjects], keys_of=lambda part: part.keys) -> tuple[dict, list[tuple]]:
-    """Subjects found in more than one part, with the indexes of those parts; and (key, block) of
-    every other block."""
+    """Subjects found in more than one part, with the indexes of those parts; and (key, block, index of
+    the part) of every other block."""
     counts: Counter = Counter()
     for part in parts:
         counts.update(keys_of(part))
@@ -314,41 +339,52 @@ def _shared(parts: list[Subjects], keys_of=lambda part: part.keys) -> tuple[dict
     for i, part in enumerate(parts):
         keys = keys_of(part)
         if shared.keys().isdisjoint(keys):
-            entries.extend(zip(part.keys, part.blocks))
+            entries.extend(zip(part.keys, part.blocks, repeat(i)))
             continue
         for s, k, b in zip(keys, part.keys, part.blocks):
             places = shared.get(s)
             if places is None:
-                entries.append((k, b))
+                entries.append((k, b, i))
             else:
                 places.append(i)
     return shared, entries
 
 
-def _raw(pieces: list[Piece], places: dict[str, list[int]], *, blank: bool = True) -> list[tuple[str, str, str]]:
-    """Every triple of the subjects in the pieces they are found in (subject -> indexes of those pieces)
-    and, with `blank`, every triple of the piece with blank nodes (whose blank nodes the subjects' blocks
-    may write inline): what writing the subjects again takes."""
-    triples = set()
-    for s, indexes in places.items():
-        for i in indexes:
-            keys = pieces[i].nt.keys
-            at = bisect_left(keys, s)
-            if at < len(keys) and keys[at] == s:
-                triples.update(_lines(pieces[i].nt.blocks[at], s))
+def _merged(pieces: list[Piece], places: dict[str, list[int]]) -> dict[str, dict[int, tuple[tuple[str, str], ...]]]:
+    """Subject -> {index of a piece it is found in: its (predicate, object) pairs there}."""
+    return {s: {i: subject_pairs(pieces[i].nt, s) for i in indexes} for s, indexes in places.items()}
+
+
+def _raw(pieces: list[Piece], merged: dict, *, blank: bool = True) -> list[tuple[str, str, str]]:
+    """Every triple of the merged subjects (`_merged`) and, with `blank`, every triple of the piece with
+    blank nodes (whose blank nodes the subjects' blocks may write inline): what writing the subjects
+    again takes."""
+    triples = {(s, p, o) for s, found in merged.items() for lines in found.values() for p, o in lines}
     for p in pieces:
         if blank and p.blank:
             triples.update(t for s, block in zip(p.nt.keys, p.nt.blocks) for t in _lines(block, s))
     return sorted(triples)
 
 
+def _lines(block: bytes, subject: str) -> Iterator[tuple[str, str, str]]:
+    """(s, p, o) of a subject's N-Triples lines."""
+    for p, o in pairs(block, subject):
+        yield subject, p, o
+
+
+def _sorted_layout(head: bytes, entries: list[tuple], separator: bytes, tail: bytes, merged: dict,
+                   by=itemgetter(0)) -> Layout:
+    entries.sort(key=by)
+    return Layout(head, [b for _, b, _ in entries], separator, tail, [k for k, _, _ in entries],
+                  [n for _, _, n in entries], merged)
+
+
 def _nt_layout(pieces: list[Piece]) -> Layout:
     shared, entries = _shared([p.nt for p in pieces])
-    if shared:
-        for s, group in groupby(_raw(pieces, shared, blank=False), key=itemgetter(0)):
-            entries.append((s, "".join(f"{s} {p} {o} .\n" for _, p, o in group).encode("utf-8")))
-    entries.sort(key=itemgetter(0))
-    return Layout(b"", [b for _, b in entries], b"", b"")
+    merged = _merged(pieces, shared)
+    for s, group in groupby(_raw(pieces, merged, blank=False), key=itemgetter(0)):
+        entries.append((s, "".join(f"{s} {p} {o} .\n" for _, p, o in group).encode("utf-8"), -1))
+    return _sorted_layout(b"", entries, b"", b"", merged)
 
 
 def _ttl_layout(pieces: list[Piece]) -> Layout:
@@ -356,28 +392,37 @@ def _ttl_layout(pieces: list[Piece]) -> Layout:
     mask = 0
     for p in pieces:
         mask |= p.ttl.mask
-    if shared:
-        places = {expand_turtle(k): indexes for k, indexes in shared.items()}
-        by_subject, uses = _turtle.index(_raw(pieces, places))
+    merged = _merged(pieces, {expand_turtle(k): indexes for k, indexes in shared.items()})
+    if merged:
+        by_subject, uses = _turtle.index(_raw(pieces, merged))
         inline = _turtle.inline_nodes(by_subject, uses)
-        blocks, shared_mask = _turtle.blocks(by_subject, uses, inline, "", subjects=places)
-        entries += [(k, b.encode("utf-8")) for k, b in blocks]
+        blocks, shared_mask = _turtle.blocks(by_subject, uses, inline, "", subjects=merged)
+        entries += [(k, b.encode("utf-8"), -1) for k, b in blocks]
         mask |= shared_mask
-    entries.sort(key=itemgetter(0))
-    return Layout((prefix_block(mask) + "\n").encode("utf-8"), [b for _, b in entries], b"\n\n", b"\n")
+    return _sorted_layout(ttl_head(mask), entries, b"\n\n", b"\n", merged)
+
+
+def ttl_head(mask: int) -> bytes:
+    return (prefix_block(mask) + "\n").encode("utf-8")
 
 
 def _jsonld_layout(pieces: list[Piece], context) -> Layout:
     ctx = _jsonld.context_of(context)
     shared, entries = _shared([p.jsonld for p in pieces], lambda part: part.subjects)
-    if shared:
-        by_subject, uses = _turtle.index(_raw(pieces, shared))
+    merged = _merged(pieces, shared)
+    if merged:
+        by_subject, uses = _turtle.index(_raw(pieces, merged))
         nodes = _jsonld.Nodes(ctx, by_subject, uses)
-        for s in sorted(shared):
+        for s in sorted(merged):
             node = nodes.node(s)
-            entries.append((node["@id"], _jsonld.node_text(node).encode("utf-8")))
+            entries.append((node["@id"], _jsonld.node_text(node).encode("utf-8"), -1))
     if not entries:
-        return Layout(_jsonld.document(ctx, []).encode("utf-8"), [], b"", b"")
-    entries.sort()
+        return Layout(_jsonld.document(ctx, []).encode("utf-8"), [], b"", b"", [], [], merged)
+    head, tail = jsonld_frame(ctx)
+    return _sorted_layout(head, entries, b",\n", tail, merged, by=itemgetter(0, 1))
+
+
+def jsonld_frame(ctx: "_jsonld.Context") -> tuple[bytes, bytes]:
+    """The JSON-LD document's head and tail around its nodes (when it has some)."""
     head, tail = _jsonld.document(ctx, ["\0"]).split("\0")
-    return Layout(head.encode("utf-8"), [b for _, b in entries], b",\n", tail.encode("utf-8"))
+    return head.encode("utf-8"), tail.encode("utf-8")
