@@ -438,6 +438,36 @@ def build(root: Path, *, reason: bool = True, site: bool = True, cache: bool = T
     return replace(result, files={**files, **site_files}, file_keys=file_keys)
 
 
+_BESIDE_ABOVE = 1000  # articles from which `_site` makes the index page in a second process
+_BESIDE: Callable | None = None  # what that process runs: set just before it forks
+
+
+def _run_beside():
+    return _BESIDE()
+
+
+def _beside(function: Callable) -> Callable:
+    """Start `function()` in a forked process (it sees this one's memory as it is now, and its result comes
+    back pickled); return what waits for its result. On one core, or where fork is missing, it runs here."""
+    global _BESIDE
+    if (os.cpu_count() or 1) == 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return function
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
+    _BESIDE = function
+    try:
+        future = pool.submit(_run_beside)  # forks the worker now
+    finally:
+        _BESIDE = None
+
+    def wait():
+        try:
+            return future.result()
+        finally:
+            pool.shutdown()
+
+    return wait
+
+
 def _site(corpus: Corpus, units: tuple[ArticleUnit, ...], report_context, report: Report,
           quads: int) -> dict[str, bytes | Output]:
     """The evidence report (kg.report): article pages and pieces from the units, the rest made here.
@@ -452,8 +482,11 @@ def _site(corpus: Corpus, units: tuple[ArticleUnit, ...], report_context, report
     if ontology is None:
         ontology = site.ontology_page(project.ontology)
         corpus.cache.put("_ontology_page", corpus.shared_key, ontology)
+    # The index page and the entity pages' keys each read every article's piece: on two cores, side by side.
+    index = _beside(shared.index) if len(units) >= _BESIDE_ABOVE else shared.index
+    keys = shared.entity_keys(corpus.keys, corpus.shared_key)
     files: dict[str, bytes | Output] = {
-        f"{site.REPORT_DIR}/index.html": shared.index(),
+        f"{site.REPORT_DIR}/index.html": index(),
         f"{site.REPORT_DIR}/style.css": pages.asset("style.css").encode("utf-8"),
         f"{site.REPORT_DIR}/ontology.html": ontology,
     }
@@ -461,11 +494,10 @@ def _site(corpus: Corpus, units: tuple[ArticleUnit, ...], report_context, report
     for iri in shared.entities():
         files[f"{site.REPORT_DIR}/{model.page(iri)}"] = Output(
             lambda stream, iri=iri: stream.write(pages.entity(model, iri)), small=True)
-    keys = shared.entity_keys(corpus.keys, corpus.shared_key)
     for unit in units:
         files[site.article_path(unit.slug)] = Output(partial(_page, corpus, unit, report_context), small=True)
         keys[site.article_path(unit.slug)] = corpus.keys[unit.slug]
-    return dict(sorted(files.items())), keys
+    return {name: files[name] for name in sorted(files)}, keys  # strings sorted, not (name, file) pairs
 
 
 def _report_piece(corpus: Corpus, unit: ArticleUnit, report_context):

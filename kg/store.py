@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import BinaryIO
@@ -103,9 +104,12 @@ def refresh(out_dir: Path, *, cache_dir: Path | None = None, graphs: dict[str, s
         else:
             store = _sync_work(cache_dir / WORK_DIR, dataset_path(out_dir), graphs)
             store.backup(str(building / "store"))
-        # RocksDB closes its files when the store is dropped; renaming an open database is not safe.
+        # RocksDB closes its files when the store is dropped; renaming an open database is not safe. A full
+        # collection (most of a second after a large build) only when something besides `store` holds it.
+        held = sys.getrefcount(store) > 2  # `store` and getrefcount's argument
         del store
-        gc.collect()
+        if held:
+            gc.collect()
         try:
             os.rename(building / "store", target)
         except OSError:

@@ -186,6 +186,19 @@ def test_after_an_edit_the_rdf_outputs_are_spliced_from_the_previous_ones(corpus
     assert _tree(folder / "out") == _tree(clean / "out")
 
 
+def test_the_index_page_made_in_a_second_process_is_the_one_made_here(corpus, monkeypatch):
+    """Large corpora make report/index.html in a forked process beside the entity pages' keys (kg.build._beside)."""
+    import kg.build
+
+    here = build(corpus).files["report/index.html"]
+    forked = []
+    original = kg.build._beside
+    monkeypatch.setattr(kg.build, "_BESIDE_ABOVE", 0)
+    monkeypatch.setattr(kg.build, "_beside", lambda function: forked.append(function) or original(function))
+    beside = build(corpus).files["report/index.html"]
+    assert forked and beside == here and b"<svg" in beside
+
+
 # --- the unit index: checks between articles after an edit read only the changed units ------------------
 
 

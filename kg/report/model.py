@@ -152,6 +152,9 @@ class Piece:
     row: Row
     layer: Layer
 
+    # Both made once, when the piece is (`read_article`), and kept with it in the build's cache: every build
+    # after an edit asks them of every article to find which entity pages changed.
+    @cached_property
     def provides(self) -> frozenset[str]:
         """IRIs this article says something of that a page shows wherever they appear: a label, a type, being the
         subject of an asserted statement (having a page), evidence spans."""
@@ -159,6 +162,7 @@ class Piece:
         return frozenset(set(layer.labels) | set(layer.types) | set(layer.subjects)
                          | {fact for span in layer.spans for fact in Span._make(span).facts})
 
+    @cached_property
     def touches(self) -> frozenset[str]:
         """IRIs this article has statements about (as subject or object): rows of their pages."""
         found = set()
@@ -291,7 +295,9 @@ def read_article(article: Article, asserted, inferred=b"") -> tuple[Piece, Artic
     c = view.coverage
     row = Row(article.slug, title, len(spans), len({f for s in spans for f in s.facts}), c.covered, len(c.lines),
               c.percent, sum(1 for line in c.lines if line.excluded))
-    return Piece(article.slug, row, reader.layer(spans)), view
+    piece = Piece(article.slug, row, reader.layer(spans))
+    piece.provides, piece.touches  # made now: kept with the piece (see Piece)
+    return piece, view
 
 
 @dataclass(frozen=True)
@@ -377,7 +383,8 @@ class Model:
         for span in self.spans.values():
             for fact in span.facts:
                 found.setdefault(fact, []).append(span)
-        return {fact: tuple(sorted(s, key=lambda s: (s.slug, s.start, s.end))) for fact, s in found.items()}
+        return {fact: tuple(sorted(s, key=lambda s: (s.slug, s.start, s.end)) if len(s) > 1 else s)
+                for fact, s in found.items()}
 
     @cached_property
     def _about(self) -> dict[str, list[Statement]]:
@@ -418,9 +425,9 @@ class Model:
         providers: dict[str, set[str]] = {}
         touching: dict[str, set[str]] = {}
         for piece in self.pieces:
-            for iri in piece.provides():
+            for iri in piece.provides:
                 providers.setdefault(iri, set()).add(piece.slug)
-            for iri in piece.touches():
+            for iri in piece.touches:
                 touching.setdefault(iri, set()).add(piece.slug)
         found = {}
         for iri in self.entities:
@@ -449,15 +456,29 @@ class Model:
 
     def kind(self, iri: str) -> str:
         types = self.types.get(iri, frozenset())
-        for name, _ in KINDS:
-            if not types.isdisjoint(self.kinds[name]):
-                return name
-        return OTHER
+        known = self._kind_of.get(types)  # a hundred thousand entities, a few dozen sets of types
+        if known is None:
+            known = self._kind_of[types] = next(
+                (name for name, _ in KINDS if not types.isdisjoint(self.kinds[name])), OTHER)
+        return known
+
+    @cached_property
+    def _kind_of(self) -> dict[frozenset[str], str]:
+        return {}
 
     def classes(self, iri: str) -> list[str]:
         """The most specific kg: classes of an entity (none of them a superclass of another)."""
-        mine = {t for t in self.types.get(iri, ()) if t.startswith(KG)}
-        return sorted(t for t in mine if not any(o != t and o in self.below.get(t, ()) for o in mine))
+        types = self.types.get(iri, frozenset())
+        known = self._classes_of.get(types)
+        if known is None:
+            mine = {t for t in types if t.startswith(KG)}
+            known = self._classes_of[types] = sorted(
+                t for t in mine if not any(o != t and o in self.below.get(t, ()) for o in mine))
+        return list(known)
+
+    @cached_property
+    def _classes_of(self) -> dict[frozenset[str], list[str]]:
+        return {}
 
     def has_type(self, iri: str, cls: str) -> bool:
         return cls in self.types.get(iri, ())
