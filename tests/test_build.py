@@ -87,6 +87,22 @@ def test_build_writes_only_changed_files_and_leaves_no_temp_files(runner, projec
     assert not [p for p in (project / "out").rglob("*") if p.name.endswith(".tmp")]
 
 
+def test_written_files_get_the_permissions_of_a_new_file(tmp_path):
+    """kg.build.write stages each file itself (kg.build._stage): 0o666 less the umask, as `open` gives."""
+    import os
+
+    from kg.build import write
+
+    mask = os.umask(0o027)
+    try:
+        write(tmp_path / "out", {"kg.ttl": b"x", "report/entities/a.html": b"y"})
+    finally:
+        os.umask(mask)
+    for name in ("kg.ttl", "report/entities/a.html"):
+        assert (tmp_path / "out" / name).stat().st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in (tmp_path / "out").rglob("*") if p.is_file()) == ["a.html", "kg.ttl"]
+
+
 def test_a_page_the_build_no_longer_writes_is_flagged_and_removed(runner, project):
     assert run(runner, "build", "-C", project).exit_code == 0
     orphan = project / "out" / "report" / "entities" / "renamed-entity.html"

@@ -199,6 +199,31 @@ def test_the_index_page_made_in_a_second_process_is_the_one_made_here(corpus, mo
     assert forked and beside == here and b"<svg" in beside
 
 
+def test_pages_rendered_on_every_core_are_the_pages_rendered_here(corpus, tmp_path, monkeypatch):
+    """A first build renders its many pages in forked workers (kg.build._read_small): the same out/."""
+    from click.testing import CliRunner
+
+    import kg.build
+
+    runner = CliRunner()
+    here, there = tmp_path / "here", tmp_path / "there"
+    shutil.copytree(corpus, here)
+    shutil.copytree(corpus, there)
+    assert run(runner, "build", "-C", here, "--no-reason").exit_code == 0
+    pools = []
+
+    class Pool(kg.build.ProcessPoolExecutor):
+        def __init__(self, *args, **options):
+            pools.append(self)
+            super().__init__(*args, **options)
+
+    monkeypatch.setattr(kg.build, "_READ_BESIDE", 0)
+    monkeypatch.setattr(kg.build, "ProcessPoolExecutor", Pool)
+    assert run(runner, "build", "-C", there, "--no-reason").exit_code == 0
+    assert len(pools) == 1  # six articles: rendered here; the pages: in the workers
+    assert _tree(here / "out") == _tree(there / "out")
+
+
 # --- the unit index: checks between articles after an edit read only the changed units ------------------
 
 
