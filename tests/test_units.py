@@ -185,6 +185,14 @@ def test_after_an_edit_the_rdf_outputs_are_spliced_from_the_previous_ones(corpus
     assert run(runner, "build", "-C", clean, "--no-cache").exit_code == 0
     assert _tree(folder / "out") == _tree(clean / "out")
 
+    for project in (folder, clean):  # an article removed: its blocks go, nothing is loaded
+        shutil.rmtree(project / "articles" / slugs[4])
+    loaded.clear()
+    assert run(runner, "build", "-C", folder).exit_code == 0
+    assert loaded == []
+    assert run(runner, "build", "-C", clean, "--no-cache").exit_code == 0
+    assert _tree(folder / "out") == _tree(clean / "out")
+
 
 def test_the_index_page_made_in_a_second_process_is_the_one_made_here(corpus, monkeypatch):
     """Large corpora make report/index.html in a forked process beside the entity pages' keys (kg.build._beside)."""
