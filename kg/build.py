@@ -18,7 +18,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import IO, Callable, Iterator
+from typing import IO, Callable
 
 import pyoxigraph as ox
 
@@ -439,31 +439,48 @@ def build(root: Path, *, reason: bool = True, site: bool = True, cache: bool = T
 
 
 _BESIDE_ABOVE = 1000  # articles from which `_site` makes the index page in a second process
-_BESIDE: Callable | None = None  # what that process runs: set just before it forks
+_FORKED: Callable | None = None  # what `_Forked`'s workers call: set just before they fork
 
 
-def _run_beside():
-    return _BESIDE()
+def _call_forked(item):
+    return _FORKED(item)
+
+
+class _Forked:
+    """`function(item)` for each item, on `workers` forked processes started at once (they see this one's
+    memory as it is, so `function` need not pickle; items and results do). Iterate for the results, in
+    order; `close` stops the workers (what they have not started is dropped)."""
+
+    def __init__(self, function: Callable, items: list, *, workers: int):
+        global _FORKED
+        self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+        _FORKED = function
+        try:
+            self.results = self.pool.map(_call_forked, items, chunksize=max(1, min(64, len(items) // (4 * workers))))
+        finally:
+            _FORKED = None
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return next(self.results)
+
+    def close(self) -> None:
+        self.pool.shutdown(cancel_futures=True)
 
 
 def _beside(function: Callable) -> Callable:
-    """Start `function()` in a forked process (it sees this one's memory as it is now, and its result comes
-    back pickled); return what waits for its result. On one core, or where fork is missing, it runs here."""
-    global _BESIDE
-    if (os.cpu_count() or 1) == 1 or "fork" not in multiprocessing.get_all_start_methods():
+    """Start `function()` in a second process; return what waits for its result. On one core it runs here."""
+    if (os.cpu_count() or 1) == 1:
         return function
-    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
-    _BESIDE = function
-    try:
-        future = pool.submit(_run_beside)  # forks the worker now
-    finally:
-        _BESIDE = None
+    result = _Forked(lambda _: function(), [None], workers=1)
 
     def wait():
         try:
-            return future.result()
+            return next(result)
         finally:
-            pool.shutdown()
+            result.close()
 
     return wait
 
@@ -991,32 +1008,15 @@ def _unchanged(path: Path, data: bytes | Output) -> bool:
 
 
 _READ_BESIDE = 2000  # small outputs (pages) to render from which `write` renders them on every core
-_READING: dict | None = None  # the files `_read_small`'s workers render: set just before they fork
 
 
-def _read_one(name: str) -> bytes:
-    return _READING[name].read()
-
-
-def _read_small(files: dict, names: list[str]) -> Iterator[bytes]:
-    """The bytes of each small Output of `names`, in order: rendered here, or, for a first build's hundred
-    thousand pages, by forked workers on every core."""
-    global _READING
+def _read_small(files: dict, names: list[str]):
+    """An iterator (with `close`) of the bytes of each small Output of `names`, in order: rendered here, or,
+    for a first build's hundred thousand pages, by forked workers on every core."""
     workers = os.cpu_count() or 1
     if len(names) < _READ_BESIDE or workers == 1:
-        for name in names:
-            yield files[name].read()
-        return
-    _READING = files
-    try:
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
-        results = pool.map(_read_one, names, chunksize=64)  # the workers fork here
-    finally:
-        _READING = None
-    try:
-        yield from results
-    finally:
-        pool.shutdown(cancel_futures=True)
+        return (files[name].read() for name in names)
+    return _Forked(lambda name: files[name].read(), names, workers=workers)
 
 
 _STAGED = itertools.count()
