@@ -160,6 +160,71 @@ def test_an_entity_page_depends_on_the_article_that_labels_a_node_it_shows(built
     assert len({with_forum, alone, relabelled}) == 3 and len({keys[page], alone_keys[page], relabelled_keys[page]}) == 3
 
 
+def test_dependencies_kept_and_updated_equal_those_computed_from_every_piece(built):
+    """kg.report.dependencies after random edits (articles changed, added, removed; hand-made ones linking into
+    other articles and the registry): the same pages, dependencies and keys as computed from every piece, and
+    each page made from its dependencies' pieces alone is the page the whole corpus's model makes."""
+    import random
+
+    from kg.report import dependencies as deps
+    from kg.report import pages
+    from kg.report.model import Model
+
+    context = report.context(built.project, built.registry_inferred)
+    synthetic = {a.slug: report.piece(a, u.asserted, u.inferred) for a, u in zip(built.articles, built.units)}
+    person = next(iri for iri, ts in sorted(context.layer.types.items()) if "https://example.org/kg/ontology#Person" in ts)
+    first, second = sorted(synthetic)[:2]
+    node = sorted(i for i in synthetic[first].layer.subjects if synthetic[first].layer.labels.get(i))[0]
+
+    def made(slug: str, turtle: str):
+        article, triples, _ = _article(slug, turtle)
+        return report.piece(article, triples)
+
+    versions = {slug: {"v1": p} for slug, p in synthetic.items()}
+    versions[first]["v2"] = made(first, f'<{node}> a kg:Meeting ; rdfs:label "Renamed"@en ; kg:participant <{person}> .')
+    versions[second]["v2"] = made(second, f'ex:x-forum a kg:Forum ; rdfs:label "A forum"@en ; kg:partOf <{node}> .')
+    versions["a"] = {"v1": made("a", 'ex:x-meeting a kg:Meeting ; rdfs:label "The meeting"@en ; kg:partOf ex:x-forum .'),
+                     "v2": made("a", f'ex:x-meeting a kg:Meeting ; kg:participant <{person}> ; kg:partOf <{node}> .')}
+    versions["b"] = {"v1": made("b", 'ex:x-forum a kg:Forum ; rdfs:label "The forum"@en .'),
+                     "v2": made("b", f'ex:x-forum a kg:Forum ; rdfs:label "Renamed forum"@en ; kg:partOf <{person}> .')}
+    rng = random.Random(5)
+    updated = 0
+    for _ in range(25):
+        state = {slug: rng.choice([None, *sorted(options)]) for slug, options in versions.items()}
+        before = {slug: v for slug, v in state.items() if v}
+        for slug in rng.sample(sorted(versions), rng.randint(1, 3)):
+            state[slug] = rng.choice([v for v in [None, *sorted(versions[slug])] if v != state[slug]])
+        after = {slug: v for slug, v in state.items() if v}
+
+        def pieces_of(chosen):
+            return [versions[slug][chosen[slug]] for slug in sorted(chosen)]
+
+        def keyed(chosen):
+            return {slug: f"{slug}-{v}" for slug, v in chosen.items()}
+
+        old = deps.compute(context, pieces_of(before), keyed(before), keyed(before), "shared")
+        whole = deps.compute(context, pieces_of(after), keyed(after), keyed(after), "shared")
+        new = deps.update(old, context, sorted(after), keyed(after), keyed(after), "shared",
+                          lambda slug: versions[slug][after[slug]], most=10)
+        assert new is not None
+        assert (new.pages, new.keys, new.contributions, new.versions) == (
+            whole.pages, whole.keys, whole.contributions, whole.versions)
+        updated += new.keys != old.keys
+        model = Model(context, pieces_of(after))
+        order = {slug: i for i, slug in enumerate(sorted(after))}
+        for iri in new.pages:
+            alone = new.model(context, iri, order, lambda slug: versions[slug][after[slug]])
+            assert pages.entity(alone, iri) == pages.entity(model, iri), iri
+    assert updated > 15
+    # Fallbacks: another shared key; too many changes; an article that labels a property
+    assert deps.update(whole, context, [], {}, {}, "other", None) is None
+    assert deps.update(whole, context, sorted(after), {s: "x" for s in after}, {s: "x" for s in after}, "shared",
+                       lambda slug: versions[slug][after[slug]], most=1) is None
+    labels = made("c", 'kg:partOf rdfs:label "part of"@en .')
+    assert deps.update(whole, context, sorted(after) + ["c"], {**keyed(after), "c": "c"}, {**keyed(after), "c": "c"},
+                       "shared", lambda slug: labels if slug == "c" else versions[slug][after[slug]]) is None
+
+
 def test_shared_pages_can_be_rendered_one_entity_at_a_time(built):
     site = report_files(built.files)
     context = report.context(built.project, built.registry_inferred)

@@ -26,7 +26,6 @@ for, one at a time) and each entity page's dependencies and key (`entity_keys`: 
 
 from __future__ import annotations
 
-import hashlib
 from functools import partial
 from typing import Iterable, Iterator, Mapping, Sequence
 
@@ -127,13 +126,9 @@ class Shared:
         context is made of: ontology, registry, kg's code) and of the `keys` (slug -> key of the article's inputs)
         of the articles the page depends on. Sound without remembering the previous build: an article that stops
         mentioning an entity leaves the page's list, and that changes the key."""
-        found = {}
-        for path, slugs in self.dependencies().items():
-            digest = hashlib.sha256(shared_key.encode() + b"\0")
-            for slug in sorted(slugs):
-                digest.update(f"{slug}\0{keys[slug]}\0".encode())
-            found[path] = digest.hexdigest()
-        return found
+        from kg.report.dependencies import key
+
+        return {path: key(shared_key, slugs, keys) for path, slugs in self.dependencies().items()}
 
     def files(self, *, ontology: bytes, entities: Iterable[str] | None = None, workers: int = 1) -> dict[str, bytes]:
         """Every page but the articles': index, ontology (`ontology` is `ontology_page`'s bytes), style.css and the

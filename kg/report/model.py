@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Iterable, NamedTuple, Sequence
+from typing import Iterable, Mapping, NamedTuple, Sequence
 
 import pyoxigraph as ox
 
@@ -329,6 +329,22 @@ def _spans(article: Article, reader: _Reader) -> tuple[Span, ...]:
     return tuple(sorted(spans, key=lambda s: (s.start, s.end)))
 
 
+def depends_on(iri: str, about: Iterable[Statement], touching: Mapping[str, Iterable[str]],
+               providers: Mapping[str, Iterable[str]]) -> frozenset[str]:
+    """Slugs of the articles an entity's page depends on: those with statements about it (`touching`: IRI ->
+    slugs), and those that provide (`providers`: IRI -> slugs of `Piece.provides`) the entity, or a node or
+    property its page shows; `about` are the statements about it (from the context and every piece)."""
+    shown = {iri}  # the entity, the other end of each of its statements, each statement's property
+    for s, p, o, _ in about:
+        shown.add(p)
+        shown.add(o if s == iri else s)
+    slugs = set(touching.get(iri, ()))
+    for node in shown:
+        if node in providers:
+            slugs.update(providers[node])
+    return frozenset(slugs)
+
+
 class Model:
     """A context and pieces, merged: what a page sees."""
 
@@ -429,18 +445,7 @@ class Model:
                 providers.setdefault(iri, set()).add(piece.slug)
             for iri in piece.touches:
                 touching.setdefault(iri, set()).add(piece.slug)
-        found = {}
-        for iri in self.entities:
-            shown = {iri}  # the entity, the other end of each of its statements, each statement's property
-            for s, p, o, _ in self._about.get(iri, ()):
-                shown.add(p)
-                shown.add(o if s == iri else s)
-            slugs = set(touching.get(iri, ()))
-            for node in shown:
-                if node in providers:
-                    slugs |= providers[node]
-            found[iri] = frozenset(slugs)
-        return found
+        return {iri: depends_on(iri, self._about.get(iri, ()), touching, providers) for iri in self.entities}
 
     # ------------------------------------------------------------ questions pages ask
 
