@@ -6,6 +6,7 @@ grounded and reasoned over. Nothing is written unless every step succeeds.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import itertools
@@ -471,9 +472,10 @@ class _Forked:
 
 
 def _beside(function: Callable) -> Callable:
-    """Start `function()` in a second process; return what waits for its result. On one core it runs here."""
+    """Start `function()` in a second process; return what waits for its result (and returns it again on
+    later calls). On one core it runs here, when first asked for."""
     if (os.cpu_count() or 1) == 1:
-        return function
+        return functools.cache(function)
     result = _Forked(lambda _: function(), [None], workers=1)
 
     def wait():
@@ -482,35 +484,73 @@ def _beside(function: Callable) -> Callable:
         finally:
             result.close()
 
-    return wait
+    return functools.cache(wait)
 
 
 def _site(corpus: Corpus, units: tuple[ArticleUnit, ...], report_context, report: Report,
           quads: int) -> dict[str, bytes | Output]:
     """The evidence report (kg.report): article pages and pieces from the units, the rest made here.
-    Pages are rendered (or loaded from the cache) only when written or compared."""
+    Pages are rendered (or loaded from the cache) only when written or compared.
+
+    Which articles each entity page depends on, and so its key, is kept in the unit cache and brought up to
+    date from the changed articles' pieces (kg.report.incremental); then an entity page is made from the
+    pieces of the articles it depends on, and only the index page reads every piece — in a second process
+    on a large corpus, while the data files are written."""
     from kg import report as site
-    from kg.report import pages
+    from kg.report import incremental, pages
 
     project = corpus.project
-    shared = site.Shared(report_context, [_report_piece(corpus, u, report_context) for u in units], quads=quads,
-                         conforms=report.conforms, findings=len(report.findings))
+    slugs = [u.slug for u in units]
+    by_slug = {u.slug: u for u in units}
+    loaded: dict[str, object] = {}
+
+    def piece(slug: str):
+        found = loaded.get(slug)
+        if found is None:
+            found = loaded[slug] = _report_piece(corpus, by_slug[slug], report_context)
+        return found
+
+    def shared():
+        return site.Shared(report_context, [piece(s) for s in slugs], quads=quads, conforms=report.conforms,
+                           findings=len(report.findings))
+
+    # The index page reads every piece: on a large corpus, in a second process started first, while this one
+    # brings the entity pages up to date and writes the data files.
+    index = _beside(lambda: shared().index()) if len(units) >= _BESIDE_ABOVE else functools.cache(
+        lambda: shared().index())
+    versions = {u.slug: u.piece_key for u in units}
+    previous = corpus.cache.get(_DEPENDENCIES, corpus.shared_key)
+    kept = incremental.update(previous, report_context, slugs, versions, corpus.keys, corpus.shared_key, piece)
+    if kept is None:  # from every piece
+        whole = shared()
+        kept = incremental.compute(report_context, [piece(s) for s in slugs], versions, corpus.keys,
+                                   corpus.shared_key, model=whole.model)
+        index = index()
+
+        def model(iri: str):
+            return whole.model
+    else:
+        index = Output(lambda stream, page=index: stream.write(page()), small=True)
+        order = {slug: i for i, slug in enumerate(slugs)}
+
+        def model(iri: str):
+            return kept.model(report_context, iri, order, piece)
+    if kept is not previous:
+        corpus.cache.put(_DEPENDENCIES, corpus.shared_key, kept)
     ontology = corpus.cache.get("_ontology_page", corpus.shared_key)
     if ontology is None:
         ontology = site.ontology_page(project.ontology)
         corpus.cache.put("_ontology_page", corpus.shared_key, ontology)
-    # The index page and the entity pages' keys each read every article's piece: on two cores, side by side.
-    index = _beside(shared.index) if len(units) >= _BESIDE_ABOVE else shared.index
-    keys = shared.entity_keys(corpus.keys, corpus.shared_key)
     files: dict[str, bytes | Output] = {
-        f"{site.REPORT_DIR}/index.html": index(),
+        f"{site.REPORT_DIR}/index.html": index,
         f"{site.REPORT_DIR}/style.css": pages.asset("style.css").encode("utf-8"),
         f"{site.REPORT_DIR}/ontology.html": ontology,
     }
-    model = shared.model
-    for iri in shared.entities():
-        files[f"{site.REPORT_DIR}/{model.page(iri)}"] = Output(
-            lambda stream, iri=iri: stream.write(pages.entity(model, iri)), small=True)
+    keys = {}
+    for iri, key in kept.keys.items():
+        path = site.entity_path(iri)
+        files[path] = Output(lambda stream, iri=iri: stream.write(pages.entity(model(iri), iri)), small=True)
+        keys[path] = key
     for unit in units:
         files[site.article_path(unit.slug)] = Output(partial(_page, corpus, unit, report_context), small=True)
         keys[site.article_path(unit.slug)] = corpus.keys[unit.slug]
@@ -705,7 +745,8 @@ def validate_project(root: Path, *, cache: bool = True, full: bool = False,
 _REGISTRY = "_registry"
 _CONSISTENCY = "_consistency"  # what the last consistency check that passed was given (_consistency_unchanged)
 # Cache entries that belong to no article (all keyed by the shared inputs): never pruned with the articles.
-_SHARED_ENTRIES = {_REGISTRY, _CONSISTENCY, "_pieces-reasoned", "_pieces-asserted", "_ontology_page"}
+_DEPENDENCIES = "_dependencies"  # kg.report.incremental.Dependencies of the last build's report
+_SHARED_ENTRIES = {_REGISTRY, _CONSISTENCY, "_pieces-reasoned", "_pieces-asserted", "_ontology_page", _DEPENDENCIES}
 
 
 def _reason(corpus: Corpus, *, progress: Progress) -> tuple[bytes, tuple[ArticleUnit, ...]]:

@@ -161,12 +161,12 @@ def test_an_entity_page_depends_on_the_article_that_labels_a_node_it_shows(built
 
 
 def test_dependencies_kept_and_updated_equal_those_computed_from_every_piece(built):
-    """kg.report.dependencies after random edits (articles changed, added, removed; hand-made ones linking into
+    """kg.report.incremental after random edits (articles changed, added, removed; hand-made ones linking into
     other articles and the registry): the same pages, dependencies and keys as computed from every piece, and
     each page made from its dependencies' pieces alone is the page the whole corpus's model makes."""
     import random
 
-    from kg.report import dependencies as deps
+    from kg.report import incremental as deps
     from kg.report import pages
     from kg.report.model import Model
 

@@ -195,16 +195,24 @@ def test_after_an_edit_the_rdf_outputs_are_spliced_from_the_previous_ones(corpus
 
 
 def test_the_index_page_made_in_a_second_process_is_the_one_made_here(corpus, monkeypatch):
-    """Large corpora make report/index.html in a forked process beside the entity pages' keys (kg.build._beside)."""
+    """Large corpora make report/index.html in a forked process (kg.build._beside): beside the entity pages'
+    dependencies when those are computed from every piece, and while the data files are written when they
+    are kept from the last build (the page is then an Output, made when written)."""
     import kg.build
+    from kg.build import Output
 
-    here = build(corpus).files["report/index.html"]
+    here = build(corpus, cache=False).files["report/index.html"]
     forked = []
     original = kg.build._beside
     monkeypatch.setattr(kg.build, "_BESIDE_ABOVE", 0)
     monkeypatch.setattr(kg.build, "_beside", lambda function: forked.append(function) or original(function))
-    beside = build(corpus).files["report/index.html"]
-    assert forked and beside == here and b"<svg" in beside
+    whole = build(corpus, cache=False).files["report/index.html"]  # no dependencies kept: every piece read
+    assert len(forked) == 1 and isinstance(whole, bytes)
+    build(corpus)
+    kept = build(corpus).files["report/index.html"]  # the dependencies of the build before, kept
+    assert len(forked) == 3 and isinstance(kept, Output)
+    assert isinstance(here, bytes) and b"<svg" in here and whole == here and kept.read() == here
+    assert kept.read() == here  # read again: the forked process's answer, kept
 
 
 def test_pages_rendered_on_every_core_are_the_pages_rendered_here(corpus, tmp_path, monkeypatch):

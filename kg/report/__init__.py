@@ -29,6 +29,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Iterable, Iterator, Mapping, Sequence
 
+from kg.namespaces import EX
 from kg.report.model import Context, Piece, context  # noqa: F401  (the API)
 
 REPORT_DIR = "report"
@@ -37,6 +38,11 @@ REPORT_DIR = "report"
 def article_path(slug: str) -> str:
     """Where an article's page goes, under out/."""
     return f"{REPORT_DIR}/articles/{slug}.html"
+
+
+def entity_path(iri: str) -> str:
+    """Where an entity's page goes, under out/ (for an IRI that has one: kg.report.model.Model.page)."""
+    return f"{REPORT_DIR}/entities/{iri[len(EX):]}.html"
 
 
 def article_report(article, asserted, inferred, context: Context) -> tuple[bytes, Piece]:
@@ -126,7 +132,7 @@ class Shared:
         context is made of: ontology, registry, kg's code) and of the `keys` (slug -> key of the article's inputs)
         of the articles the page depends on. Sound without remembering the previous build: an article that stops
         mentioning an entity leaves the page's list, and that changes the key."""
-        from kg.report.dependencies import key
+        from kg.report.incremental import key
 
         return {path: key(shared_key, slugs, keys) for path, slugs in self.dependencies().items()}
 

@@ -32,6 +32,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping, Sequence
 
+from kg.namespaces import EX
 from kg.report.model import Context, Model, Piece, depends_on, value
 
 Load = Callable[[str], Piece]  # slug -> the article's piece
@@ -39,16 +40,27 @@ Load = Callable[[str], Piece]  # slug -> the article's piece
 
 @dataclass(frozen=True)
 class Dependencies:
+    """Kept as few large strings and tuples rather than millions of small sets, which pickle and load several
+    times quicker (this is read and written by every build): a set of names is one string, each name on a line
+    of its own and the whole wrapped in newlines ("\\na\\nb\\n"), so that membership is a substring test."""
+
     shared_key: str
     versions: dict[str, str]  # slug -> a version that changes whenever the article's piece or input key can
-    contributions: dict[str, tuple[frozenset[str], frozenset[str], frozenset[str]]]  # (provides, touches, properties)
-    pages: dict[str, frozenset[str]]  # entity IRI (one with a page) -> slugs of the articles its page depends on
+    contributions: dict[str, tuple[str, str, str]]  # slug -> lines of (provides, touches, properties of statements)
+    providers: dict[str, tuple[str, ...]]  # IRI -> slugs of the articles that provide it
+    touching: dict[str, tuple[str, ...]]  # IRI -> slugs of the articles that touch it
+    properties: dict[str, int]  # property IRI -> how many articles' statements have it
+    pages: dict[str, str]  # entity IRI (one with a page) -> lines of the slugs of the articles its page depends on
     keys: dict[str, str]  # entity IRI -> its page's key
+
+    def depends(self, iri: str) -> list[str]:
+        """Slugs of the articles the page of `iri` depends on."""
+        return _split(self.pages[iri])
 
     def model(self, context: Context, iri: str, order: Mapping[str, int], load: Load) -> Model:
         """What the page of `iri` shows: the context and the pieces of the articles it depends on (in article
         order: `order` is slug -> position)."""
-        return Model(context, [load(slug) for slug in sorted(self.pages[iri], key=order.__getitem__)])
+        return Model(context, [load(slug) for slug in sorted(self.depends(iri), key=order.__getitem__)])
 
 
 def key(shared_key: str, slugs: Iterable[str], keys: Mapping[str, str]) -> str:
@@ -60,16 +72,41 @@ def key(shared_key: str, slugs: Iterable[str], keys: Mapping[str, str]) -> str:
     return digest.hexdigest()
 
 
-def _contribution(piece: Piece) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
-    return piece.provides, piece.touches, frozenset(st[1] for st in piece.layer.statements)
+def _lines(names: Iterable[str]) -> str:
+    return "\n" + "".join(f"{n}\n" for n in sorted(names))
+
+
+def _split(lines: str) -> list[str]:
+    return lines[1:-1].split("\n") if len(lines) > 1 else []
+
+
+def _contribution(piece: Piece) -> tuple[str, str, str]:
+    return (_lines(piece.provides), _lines(piece.touches),
+            _lines({st[1] for st in piece.layer.statements}))
+
+
+def _index(contributions: Mapping[str, tuple[str, str, str]], slugs: Sequence[str], part: int) -> dict[str, tuple[str, ...]]:
+    found: dict[str, list[str]] = {}
+    for slug in slugs:
+        for iri in _split(contributions[slug][part]):
+            found.setdefault(iri, []).append(slug)
+    return {iri: tuple(s) for iri, s in found.items()}
 
 
 def compute(context: Context, pieces: Sequence[Piece], versions: Mapping[str, str], keys: Mapping[str, str],
             shared_key: str, *, model: Model | None = None) -> Dependencies:
     """Every page's dependencies and key, from every piece (in article order); `model` is their Model if made."""
     pages = (model or Model(context, pieces)).dependencies()
-    return Dependencies(shared_key, dict(versions), {p.slug: _contribution(p) for p in pieces}, pages,
-                        {iri: key(shared_key, slugs, keys) for iri, slugs in pages.items()})
+    contributions = {p.slug: _contribution(p) for p in pieces}
+    slugs = [p.slug for p in pieces]
+    properties: dict[str, int] = {}
+    for slug in slugs:
+        for p in _split(contributions[slug][2]):
+            properties[p] = properties.get(p, 0) + 1
+    return Dependencies(shared_key, dict(versions), contributions, _index(contributions, slugs, 0),
+                        _index(contributions, slugs, 1), properties,
+                        {iri: _lines(s) for iri, s in pages.items()},
+                        {iri: key(shared_key, s, keys) for iri, s in pages.items()})
 
 
 def update(previous: Dependencies | None, context: Context, slugs: Sequence[str], versions: Mapping[str, str],
@@ -92,42 +129,56 @@ def update(previous: Dependencies | None, context: Context, slugs: Sequence[str]
             found = loaded[slug] = load(slug)
         return found
 
-    contributions = {s: c for s, c in previous.contributions.items() if s not in changed}
+    order = {slug: i for i, slug in enumerate(slugs)}
     fresh = [s for s in slugs if s in changed]  # changed articles that are still there
+    gone = {s: [_split(part) for part in previous.contributions[s]] for s in changed if s in previous.contributions}
+    contributions = {s: c for s, c in previous.contributions.items() if s not in changed}
     contributions.update((s, _contribution(piece(s))) for s in fresh)
-    before = [previous.contributions[s] for s in changed if s in previous.contributions]
-    properties = {st[1] for st in context.layer.statements}.union(
-        *(c[2] for c in contributions.values()), *(c[2] for c in before))
-    if any(not properties.isdisjoint(c[0]) for c in before + [contributions[s] for s in fresh]):
-        return None
-    providers: dict[str, list[str]] = {}
-    touching: dict[str, list[str]] = {}
-    for slug, (provides, touches, _) in contributions.items():
-        for iri in provides:
-            providers.setdefault(iri, []).append(slug)
-        for iri in touches:
-            touching.setdefault(iri, []).append(slug)
+    came = {s: [_split(part) for part in contributions[s]] for s in fresh}
+    providers, touching, properties = dict(previous.providers), dict(previous.touching), dict(previous.properties)
+    for index, part in ((providers, 0), (touching, 1)):
+        touched = {iri for parts in (*gone.values(), *came.values()) for iri in parts[part]}
+        for iri in touched:
+            held = [s for s in index.get(iri, ()) if s not in changed]
+            held += [s for s in fresh if iri in came[s][part]]
+            if held:
+                index[iri] = tuple(sorted(held, key=order.__getitem__))
+            else:
+                index.pop(iri, None)
+    for count, parts in [(-1, p) for p in gone.values()] + [(1, p) for p in came.values()]:
+        for p in parts[2]:
+            properties[p] = properties.get(p, 0) + count
+            if not properties[p]:
+                del properties[p]
+    used = properties.keys() | {st[1] for st in context.layer.statements}
+    if any(not used.isdisjoint(parts[0]) or not previous.properties.keys().isdisjoint(parts[0])
+           for parts in (*gone.values(), *came.values())):
+        return None  # an article provides a property's IRI
 
-    look = {iri for iri, slugs_ in previous.pages.items() if not changed.isdisjoint(slugs_)}
+    marks = [f"\n{s}\n" for s in changed]
+    look = {iri for iri, lines in previous.pages.items() if any(mark in lines for mark in marks)}
     for slug in fresh:
-        provides, touches, _ = contributions[slug]
-        look |= provides | touches
+        provides, touches, _ = came[slug]
+        look.update(provides, touches)
         for node in provides:  # entities whose page shows `node`: linked to it by a statement
             layers = [context.layer] + [piece(s).layer for s in touching.get(node, ())]
             look.update(_linked(node, layers))
 
-    order = {slug: i for i, slug in enumerate(slugs)}
     pages = {iri: s for iri, s in previous.pages.items() if iri not in look}
     page_keys = {iri: k for iri, k in previous.keys.items() if iri not in look}
     for iri in look:
+        if not isinstance(iri, str) or not iri.startswith(EX):
+            continue  # no page (a code list's concept, say, which thousands of articles touch)
+        # whether it has a page: from the articles that provide it (being a subject, types) and the context
+        if Model(context, [piece(s) for s in providers.get(iri, ())]).page(iri) is None:
+            continue
         relevant = {*touching.get(iri, ()), *providers.get(iri, ())}
         model = Model(context, [piece(s) for s in sorted(relevant, key=order.__getitem__)])
-        if model.page(iri) is None:
-            continue
         asserted, inferred = model.about(iri)
-        pages[iri] = depends_on(iri, asserted + inferred, touching, providers)
-        page_keys[iri] = key(shared_key, pages[iri], keys)
-    return Dependencies(shared_key, dict(versions), contributions, pages, page_keys)
+        found = depends_on(iri, asserted + inferred, touching, providers)
+        pages[iri] = _lines(found)
+        page_keys[iri] = key(shared_key, found, keys)
+    return Dependencies(shared_key, dict(versions), contributions, providers, touching, properties, pages, page_keys)
 
 
 def _linked(node: str, layers) -> set[str]:
