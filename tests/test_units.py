@@ -5,6 +5,7 @@ article."""
 import shutil
 from pathlib import Path
 
+import pyoxigraph as ox
 import pytest
 
 from conftest import ROOT, run
@@ -383,3 +384,35 @@ def test_an_edit_that_changes_nothing_the_consistency_check_reads_skips_it(corpu
     state = Cache(folder).get(_CONSISTENCY, read_units(folder).shared_key)
     assert member(outside[1])
     edit(outside[0], f'\n{outside[1]} skos:editorialNote "seen again"@en .\n', 1)
+
+
+def test_kg_build_names_the_query_store_without_reading_kg_nq_again(corpus, tmp_path, monkeypatch):
+    """`kg build` gives the query store its key of out/kg.nq (kg.store.refresh `key=`): out/kg.nq is not hashed,
+    the store answers for the new file, and a kg.nq changed by hand afterwards is hashed and gets a new store."""
+    import hashlib
+
+    from click.testing import CliRunner
+
+    from kg.store import open_store, store_path
+
+    folder = tmp_path / "keyed"
+    shutil.copytree(corpus, folder, ignore=shutil.ignore_patterns("out", ".cache"))
+    original = hashlib.file_digest
+    monkeypatch.setattr(hashlib, "file_digest", lambda *a, **k: pytest.fail("kg.nq was hashed"))
+    runner = CliRunner()
+    slugs = sorted(p.name for p in (folder / "articles").iterdir())
+    stores = []
+    for note in ("", "one", "two"):  # a first build, then builds after edits
+        if note:
+            _append_facts(folder, slugs[1], f'\n{_first_subject(folder, slugs[1])} skos:editorialNote "{note}"@en .\n')
+        result = run(runner, "build", "-C", folder)
+        assert result.exit_code == 0, result.output
+        out = folder / "out"
+        stores.append(store_path(out))
+        quads = len(ox.Dataset(ox.parse(path=out / "kg.nq", format=ox.RdfFormat.N_QUADS)))
+        assert len(open_store(out)) == quads and stores[-1].is_dir()
+    assert len(set(stores)) == 3 and [p for p in stores if p.exists()] == [stores[-1]]
+    monkeypatch.setattr(hashlib, "file_digest", original)
+    with (out / "kg.nq").open("a") as f:
+        f.write("<urn:x> <urn:p> <urn:y> .\n")
+    assert store_path(out) not in stores and len(open_store(out)) == quads + 1

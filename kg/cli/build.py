@@ -64,7 +64,7 @@ def _build(project: Path, *, check: bool, reason: bool, cache: bool, progress) -
         manifest = project / OUT_MANIFEST if cache else None
         changed = write(out, result.files, keys=result.file_keys, manifest=manifest)
     with progress.step("query store", 1):
-        _refresh_store(out, result.keys)
+        _refresh_store(out, result.keys, result.file_keys["kg.nq"])
     click.echo(
         f"built {result.quad_count} quads in {result.graph_count} graphs from {len(result.units)} article(s); "
         f"{len(changed)} file(s) changed in {OUT_DIR}/"
@@ -77,10 +77,13 @@ def _print_timings(progress) -> None:
         click.echo("step           units     time  memory\n" + progress.summary(), err=True, nl=False)
 
 
-def _refresh_store(out: Path, graphs: dict[str, str]) -> None:
+def _refresh_store(out: Path, graphs: dict[str, str], key: str) -> None:
+    import hashlib
+
     from kg.store import refresh
 
-    refresh(out, graphs=graphs)
+    # the build's key of kg.nq names its store: hashed, as a store's name is, and apart from the files' hashes
+    refresh(out, graphs=graphs, key=hashlib.sha256(f"kg build\0{key}".encode()).hexdigest())
 
 
 @click.command()
