@@ -498,6 +498,7 @@ def _site(corpus: Corpus, units: tuple[ArticleUnit, ...], report_context, report
     on a large corpus, while the data files are written."""
     from kg import report as site
     from kg.report import incremental, pages
+    from kg.report.model import Model
 
     project = corpus.project
     slugs = [u.slug for u in units]
@@ -532,9 +533,14 @@ def _site(corpus: Corpus, units: tuple[ArticleUnit, ...], report_context, report
     else:
         index = Output(lambda stream, page=index: stream.write(page()), small=True)
         order = {slug: i for i, slug in enumerate(slugs)}
+        # The pages whose keys changed (those a build writes) from one model of all their dependencies' pieces:
+        # a page shows nothing of an article it does not depend on, so more pieces make the same page.
+        changed = {iri for iri, key in kept.keys.items() if previous.keys.get(iri) != key}
+        together = functools.cache(lambda: Model(report_context, [piece(s) for s in sorted(
+            {s for iri in changed for s in kept.depends(iri)}, key=order.__getitem__)]))
 
         def model(iri: str):
-            return kept.model(report_context, iri, order, piece)
+            return together() if iri in changed else kept.model(report_context, iri, order, piece)
     if kept is not previous:
         corpus.cache.put(_DEPENDENCIES, corpus.shared_key, kept)
     ontology = corpus.cache.get("_ontology_page", corpus.shared_key)

@@ -212,9 +212,14 @@ def test_dependencies_kept_and_updated_equal_those_computed_from_every_piece(bui
         updated += new.keys != old.keys
         model = Model(context, pieces_of(after))
         order = {slug: i for i, slug in enumerate(sorted(after))}
-        for iri in new.pages:
+        shown = sorted(new.pages)
+        for iri in shown:
             alone = new.model(context, iri, order, lambda slug: versions[slug][after[slug]])
             assert pages.entity(alone, iri) == pages.entity(model, iri), iri
+        # and from the pieces of several pages' dependencies together (what a build renders them from)
+        some = rng.sample(shown, min(3, len(shown)))
+        together = Model(context, [versions[s][after[s]] for s in sorted({s for i in some for s in new.depends(i)})])
+        assert all(pages.entity(together, iri) == pages.entity(model, iri) for iri in some)
     assert updated > 15
     # Fallbacks: another shared key; too many changes; an article that labels a property
     assert deps.update(whole, context, [], {}, {}, "other", None) is None
