@@ -517,8 +517,8 @@ def _site(corpus: Corpus, units: tuple[ArticleUnit, ...], report_context, report
 
     # The index page reads every piece: on a large corpus, in a second process started first, while this one
     # brings the entity pages up to date and writes the data files.
-    index = _beside(lambda: shared().index()) if len(units) >= _BESIDE_ABOVE else functools.cache(
-        lambda: shared().index())
+    beside = len(units) >= _BESIDE_ABOVE
+    index = _beside(lambda: shared().index()) if beside else functools.cache(lambda: shared().index())
     versions = {u.slug: u.piece_key for u in units}
     previous = corpus.cache.get(_DEPENDENCIES, corpus.shared_key)
     kept = incremental.update(previous, report_context, slugs, versions, corpus.keys, corpus.shared_key, piece)
@@ -526,7 +526,7 @@ def _site(corpus: Corpus, units: tuple[ArticleUnit, ...], report_context, report
         whole = shared()
         kept = incremental.compute(report_context, [piece(s) for s in slugs], versions, corpus.keys,
                                    corpus.shared_key, model=whole.model)
-        index = index()
+        index = index() if beside else whole.index()
 
         def model(iri: str):
             return whole.model
