@@ -209,6 +209,7 @@ def test_dependencies_kept_and_updated_equal_those_computed_from_every_piece(bui
         assert new is not None
         assert (new.pages, new.keys, new.contributions, new.versions) == (
             whole.pages, whole.keys, whole.contributions, whole.versions)
+        assert (new.providers, new.touching, new.properties) == (whole.providers, whole.touching, whole.properties)
         updated += new.keys != old.keys
         model = Model(context, pieces_of(after))
         order = {slug: i for i, slug in enumerate(sorted(after))}
