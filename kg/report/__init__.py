@@ -22,6 +22,8 @@ A build that keeps work between runs renders in parts; each page depends on (and
 `Shared(context, pieces, …)` indexes the pieces once and makes the index, the entity pages (all, or those asked
 for, one at a time) and each entity page's dependencies and key (`entity_keys`: equal keys, equal pages);
 `render_shared` is its files at once. `render(build)` is the whole site at once, as `kg report` writes it.
+`incremental` keeps the entity pages' dependencies and keys from one build to the next and updates them from
+the changed articles' pieces alone (what `kg build` does after an edit).
 """
 
 from __future__ import annotations
