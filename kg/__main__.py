@@ -1,3 +1,4 @@
 from kg.cli import main
 
-main()
+if __name__ == "__main__":  # a process that multiprocessing spawns imports this module too: it must not run
+    main()

@@ -13,6 +13,8 @@ import itertools
 import multiprocessing
 import os
 import pickle
+import shutil
+import threading
 import zlib
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -31,6 +33,7 @@ from kg.export import piece as make_piece
 from kg.export import piece_from_nquads
 from kg.export.splice import FileMap, Owner, file_map, write_plan
 from kg.export.splice import plan as splice_plan
+from kg.forked import Forked, beside
 from kg.ground import Grounded, ground
 from kg.namespaces import GRAPH, KG, REGISTRY_GRAPH, article_graph, inferred_graph, prefixed
 from kg.progress import Progress
@@ -440,51 +443,6 @@ def build(root: Path, *, reason: bool = True, site: bool = True, cache: bool = T
 
 
 _BESIDE_ABOVE = 1000  # articles from which `_site` makes the index page in a second process
-_FORKED: Callable | None = None  # what `_Forked`'s workers call: set just before they fork
-
-
-def _call_forked(item):
-    return _FORKED(item)
-
-
-class _Forked:
-    """`function(item)` for each item, on `workers` forked processes started at once (they see this one's
-    memory as it is, so `function` need not pickle; items and results do). Iterate for the results, in
-    order; `close` stops the workers (what they have not started is dropped)."""
-
-    def __init__(self, function: Callable, items: list, *, workers: int):
-        global _FORKED
-        self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
-        _FORKED = function
-        try:
-            self.results = self.pool.map(_call_forked, items, chunksize=max(1, min(64, len(items) // (4 * workers))))
-        finally:
-            _FORKED = None
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        return next(self.results)
-
-    def close(self) -> None:
-        self.pool.shutdown(cancel_futures=True)
-
-
-def _beside(function: Callable) -> Callable:
-    """Start `function()` in a second process; return what waits for its result (and returns it again on
-    later calls). On one core it runs here, when first asked for."""
-    if (os.cpu_count() or 1) == 1:
-        return functools.cache(function)
-    result = _Forked(lambda _: function(), [None], workers=1)
-
-    def wait():
-        try:
-            return next(result)
-        finally:
-            result.close()
-
-    return functools.cache(wait)
 
 
 def _site(corpus: Corpus, units: tuple[ArticleUnit, ...], report_context, report: Report,
@@ -517,8 +475,8 @@ def _site(corpus: Corpus, units: tuple[ArticleUnit, ...], report_context, report
 
     # The index page reads every piece: on a large corpus, in a second process started first, while this one
     # brings the entity pages up to date and writes the data files.
-    beside = len(units) >= _BESIDE_ABOVE
-    index = _beside(lambda: shared().index()) if beside else functools.cache(lambda: shared().index())
+    apart = len(units) >= _BESIDE_ABOVE
+    index = beside(lambda: shared().index()) if apart else functools.cache(lambda: shared().index())
     versions = {u.slug: u.piece_key for u in units}
     previous = corpus.cache.get(_DEPENDENCIES, corpus.shared_key)
     kept = incremental.update(previous, report_context, slugs, versions, corpus.keys, corpus.shared_key, piece)
@@ -526,7 +484,7 @@ def _site(corpus: Corpus, units: tuple[ArticleUnit, ...], report_context, report
         whole = shared()
         kept = incremental.compute(report_context, [piece(s) for s in slugs], versions, corpus.keys,
                                    corpus.shared_key, model=whole.model)
-        index = index() if beside else whole.index()
+        index = index() if apart else whole.index()
 
         def model(iri: str):
             return whole.model
@@ -940,6 +898,8 @@ def write(out_dir: Path, files: dict[str, bytes | Output], *, keys: dict[str, st
         return manifest.parent / "out" / f"{name}.pickle" if manifest is not None else None
 
     base = os.path.join(str(out_dir), "")
+    trash = manifest.parent / _TRASH if manifest is not None else None
+    syncing: list[threading.Thread] = []
     todo = []
     for name in sorted(files):
         # strings, not paths, until a file is written: out/ holds a hundred thousand pages
@@ -972,12 +932,17 @@ def write(out_dir: Path, files: dict[str, bytes | Output], *, keys: dict[str, st
                 stream.flush()
                 if same or (same is None and target.is_file() and _same(temp, target)):
                     continue
+                syncing.append(_sync_beside(stream.fileno()))  # to disk while the next file is made
             changed.append(name)
+        for thread in syncing:
+            thread.join()
         if changed:
             os.sync()  # every staged file on disk before any rename (one sync, not one per file)
         renamed = set(changed)  # a set: a first build stages a hundred thousand pages
         for name, temp, target in staged:
             if name in renamed:
+                if trash is not None and name in assembled and target.is_file():
+                    _keep_blocks(target, trash)
                 os.replace(temp, target)
         for name in assembled:
             files[name].remember(out_dir / name, state(name))
@@ -986,15 +951,76 @@ def write(out_dir: Path, files: dict[str, bytes | Output], *, keys: dict[str, st
             changed.append(name)
     finally:
         pages.close()
+        for thread in syncing:
+            thread.join()
         for _, temp, _ in staged:
             if os.path.exists(temp):
                 os.unlink(temp)
+        if trash is not None:
+            _free_beside(trash)
     if manifest is not None:
         written = {name: known[name] if name in kept else (key, _signature(base + name))
                    for name, key in keys.items() if name in files}
         if written != known:  # kept under the out/ folder's path: another out/ starts afresh
             atomic_pickle(manifest, (str(out_dir.resolve()), written))
     return changed
+
+
+_TRASH = "trash"  # beside the manifest: replaced outputs, freed by a process of their own (`_free_beside`)
+
+
+def _sync_beside(fileno: int) -> threading.Thread:
+    """fsync a copy of the file descriptor `fileno` in a thread (which closes it): a large output goes to disk
+    while the next one is made, and the one sync before the renames has less left to wait for."""
+    copy = os.dup(fileno)
+
+    def sync():
+        try:
+            os.fsync(copy)
+        finally:
+            os.close(copy)
+
+    thread = threading.Thread(target=sync, daemon=True)
+    thread.start()
+    return thread
+
+
+def _keep_blocks(target: Path, trash: Path) -> None:
+    """Before a large output is replaced: a second name for it in `trash`, so that the rename does not free
+    its blocks (half a second for the 2 GB of a 10,000-article corpus's data files); `_free_beside` does."""
+    try:
+        trash.mkdir(parents=True, exist_ok=True)
+        os.link(target, trash / f"{target.name}.{os.getpid()}.{next(_STAGED)}")
+    except OSError:  # another file system, say: the rename frees it
+        pass
+
+
+def _free_beside(trash: Path) -> None:
+    """Remove the files in `trash` (those of this build, and any a build that stopped midway left) with an
+    `rm` that this process does not wait for (spawned, not forked: forking a process of a gigabyte copies its
+    page tables, a fifth of a second)."""
+    try:
+        names = os.listdir(trash)
+    except OSError:
+        return
+    for pid in list(_FREEING):  # reap those an earlier build started, if done
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0]:
+                _FREEING.remove(pid)
+        except ChildProcessError:
+            _FREEING.remove(pid)
+    rm = shutil.which("rm")
+    if not names:
+        return
+    paths = [str(trash / name) for name in names]
+    if rm is None:
+        for path in paths:
+            os.unlink(path)
+        return
+    _FREEING.append(os.posix_spawn(rm, [rm, "-f", "--", *paths], os.environ, setsid=True))
+
+
+_FREEING: list[int] = []  # processes `_free_beside` started
 
 
 def _signature(path: str | Path) -> tuple[int, int, int] | None:
@@ -1063,7 +1089,7 @@ def _read_small(files: dict, names: list[str]):
     workers = os.cpu_count() or 1
     if len(names) < _READ_BESIDE or workers == 1:
         return (files[name].read() for name in names)
-    return _Forked(lambda name: files[name].read(), names, workers=workers)
+    return Forked(lambda name: files[name].read(), names, workers=workers)
 
 
 _STAGED = itertools.count()

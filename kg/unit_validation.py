@@ -37,18 +37,22 @@ from __future__ import annotations
 
 import gc
 import shutil
+import zlib
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 
 import pyoxigraph as ox
 
 from kg.curation import Source, parse_turtle
-from kg.namespaces import RDF, RDFS, SH
+from kg.forked import spawned
+from kg.namespaces import RDF, RDFS, SH, article_graph
 from kg.units import atomic_pickle, read_keyed
 from kg.validate import Finding, Report, validate
 
 VALIDATION_DIR = ".cache/validation"
 STATE_FILE = "state.pickle"
+_STORE_BESIDE_ABOVE = 1000  # articles from which a first validation loads its on-disk store in a second process
 
 
 class _Sources(Mapping):
@@ -99,9 +103,20 @@ def validate_units(corpus, *, full: bool = False) -> Report:
     reads = None  # what the shapes read: parsed from them once, then kept in the state
     if state is None:
         # Everything is validated: in memory, which is several times quicker than on disk (RocksDB) at
-        # 10,000 articles; the on-disk store for later runs is bulk-loaded from it afterwards.
-        batches = (_triples(unit.asserted) for unit in corpus.units)  # bulk-loaded one article at a time
-        store = shacl_sparql.new_store(ontology + list(project.registry.triples), batches=batches)
+        # 10,000 articles. The on-disk store for later runs is loaded from the units too: on a large corpus
+        # in a second process, meanwhile (this one's memory then holds one store, not two at once).
+        units = corpus.units  # read before a second process forks: it sees them
+        shared = ontology + list(project.registry.triples)
+        on_disk = None
+        if corpus.cache.enabled:
+            gc.collect()  # RocksDB allows one open Store per process: let go of one a failed run left behind
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True, exist_ok=True)
+            # the units as they are kept (compressed N-Quads): what a new process is given for them
+            arguments = (str(folder / "store"), ox.serialize(shared, format=ox.RdfFormat.N_TRIPLES),
+                         [(unit.packed, article_graph(unit.slug)) for unit in units])
+            on_disk = (spawned if len(units) >= _STORE_BESIDE_ABOVE else partial)(_write_store, *arguments)
+        store = shacl_sparql.new_store(shared, graphs=((unit.asserted, article_graph(unit.slug)) for unit in units))
         focus = None
     else:
         (folder / STATE_FILE).unlink()  # until the store is in sync again: a crash means a fresh start
@@ -166,12 +181,9 @@ def validate_units(corpus, *, full: bool = False) -> Report:
     for finding in report.findings:
         findings.setdefault(finding.focus, []).append(finding)
     findings = {f: tuple(v) for f, v in findings.items()}
-    if state is None:
-        gc.collect()  # RocksDB allows one open Store per process: let go of one a failed run left behind
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True, exist_ok=True)
-        ox.Store(str(folder / "store")).bulk_extend(store)
     del store  # closes the RocksDB store (no cycle holds it), so the next run in this process can open it
+    if state is None:
+        on_disk()
     atomic_pickle(folder / STATE_FILE, (corpus.shared_key, {
         "units": keys,
         # each unit's nodes and references as one string: read back only for changed units, and ten
@@ -186,6 +198,14 @@ def validate_units(corpus, *, full: bool = False) -> Report:
     if focus is None:
         return Report(report.conforms, _assemble(findings).findings, report.graph)
     return _assemble(findings)
+
+
+def _write_store(path: str, shared: bytes, packed: list[tuple[bytes, str]]) -> None:
+    """The on-disk validation store at `path` of `shared` (the ontology's and the registry's triples, as
+    N-Triples) and the units' graphs (`ArticleUnit.packed`, and the graph's IRI); closed when this returns."""
+    from kg import shacl_sparql
+
+    shacl_sparql.new_store(_triples(shared), path, graphs=((zlib.decompress(p), g) for p, g in packed))
 
 
 def _open(path: Path) -> ox.Store:

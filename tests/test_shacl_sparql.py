@@ -374,3 +374,38 @@ def test_the_store_keeps_a_set_of_triples_as_written():
     assert len(shacl_sparql.triples(store)) == len(triples)
     shacl_sparql.remove(store, [t for t in triples if isinstance(t.object, ox.Literal)])
     assert [str(t) for t in shacl_sparql.triples(store)] == [str(t) for t in triples if not isinstance(t.object, ox.Literal)]
+
+
+def test_graphs_split_as_text_make_the_store_that_their_triples_make():
+    """new_store(graphs=...) splits N-Quads lines as text; the store is the one made from their triples,
+    literals a store would change (kept twice) included; a graph it cannot split as text goes as triples."""
+    text = PREFIXES + '''ex:a ex:p "84"^^xsd:nonNegativeInteger , "007"^^xsd:integer , "x" , "y"@en , ex:b , _:n ;
+        ex:q "PT24H"^^xsd:duration , "2023-05-24Z"^^xsd:date , "2023-05-24"^^xsd:date , "1.50"^^xsd:decimal ;
+        ex:r "quote \\"^^<urn:x> inside" , "tab\\t"^^xsd:string , "007"^^xsd:integer .
+    _:n ex:p "+5"^^xsd:integer .
+    ex:c ex:p "007"^^xsd:integer .'''
+    triples = _parse(text)
+    graph = "https://example.org/kg/graph/a"
+    nquads = ox.serialize([ox.Quad(t.subject, t.predicate, t.object, ox.NamedNode(graph)) for t in triples],
+                          format=ox.RdfFormat.N_QUADS)
+    def quads(store: ox.Store) -> set:
+        dataset = ox.Dataset(store)
+        dataset.canonicalize(ox.CanonicalizationAlgorithm.UNSTABLE)
+        return {str(q) for q in dataset}
+
+    plain = ox.serialize([ox.Quad(t.subject, t.predicate, t.object, ox.NamedNode(graph)) for t in triples
+                          if not isinstance(t.subject, ox.BlankNode) and not isinstance(t.object, ox.BlankNode)],
+                         format=ox.RdfFormat.N_QUADS)
+    data, exact, value = shacl_sparql._split_nquads(plain, graph)
+    assert exact.count(b"\n") == value.count(b"\n") == 6  # the literals a store changes, kept twice
+    assert data.count(b"\n") + exact.count(b"\n") == plain.count(b"\n")
+    assert shacl_sparql._split_nquads(plain, graph + "/other") is None  # another graph's lines are not split
+    assert shacl_sparql._split_nquads(nquads, graph) is None  # nor blank nodes, which a parse names anew
+    assert quads(shacl_sparql.new_store(graphs=[(plain, graph)])) == quads(shacl_sparql.new_store(
+        [t for t in triples if not isinstance(t.subject, ox.BlankNode) and not isinstance(t.object, ox.BlankNode)]))
+
+    expected = quads(shacl_sparql.new_store(triples))
+    assert quads(shacl_sparql.new_store(graphs=[(nquads, graph)])) == expected
+    assert quads(shacl_sparql.new_store(graphs=[(nquads, graph + "/other")])) == expected
+    half = len(triples) // 2
+    assert quads(shacl_sparql.new_store(triples[:half], graphs=[(nquads, graph)])) == expected

@@ -183,3 +183,35 @@ def test_an_edit_shapes_read_revalidates_what_it_can_reach(corpora, tmp_path, mo
     facts.write_text(original, encoding="utf-8")
     assert "https://example.org/kg/id/canberra" in _focus_of_next_run(monkeypatch, folder)
     assert _same_as_from_scratch(folder).conforms
+
+
+def test_the_store_loaded_in_a_second_process_is_the_one_loaded_here(corpora, tmp_path, monkeypatch):
+    """A first validation of a large corpus loads its on-disk store in a second process (kg.forked.spawned)
+    while it validates in memory: the same store as one loaded here, and later runs read it alike."""
+    import pyoxigraph as ox
+
+    import kg.unit_validation
+
+    clean, broken = corpora
+    here, there = tmp_path / "here", tmp_path / "there"
+    for folder in (here, there):
+        shutil.copytree(broken, folder)
+    validate_project(here)
+    started = []
+    original = kg.unit_validation.spawned
+    monkeypatch.setattr(kg.unit_validation, "_STORE_BESIDE_ABOVE", 0)
+    monkeypatch.setattr(kg.unit_validation, "spawned", lambda *a: started.append(a) or original(*a))
+    assert validate_project(there).findings == validate_project(here).findings
+    assert len(started) == 1
+
+    def quads(folder: Path) -> set:  # blank nodes (the ontology's) named alike: each parse names them anew
+        dataset = ox.Dataset(ox.Store.read_only(str(folder / VALIDATION_DIR / "store")))
+        dataset.canonicalize(ox.CanonicalizationAlgorithm.UNSTABLE)
+        return set(dataset)
+
+    assert quads(here) == quads(there) and len(quads(here)) > 1000
+    slug = sorted(p.name for p in (clean / "articles").iterdir())[3]
+    for folder in (here, there):
+        shutil.copy(clean / "articles" / slug / "facts.ttl", folder / "articles" / slug / "facts.ttl")
+    assert _same_as_from_scratch(there).findings == _same_as_from_scratch(here).findings
+    assert len(started) == 1  # the later runs used the store

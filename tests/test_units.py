@@ -195,8 +195,40 @@ def test_after_an_edit_the_rdf_outputs_are_spliced_from_the_previous_ones(corpus
     assert _tree(folder / "out") == _tree(clean / "out")
 
 
+def test_replaced_data_files_are_freed_by_a_process_of_their_own(corpus, tmp_path, monkeypatch):
+    """kg.build.write: a data file that an edit replaces keeps a second name in .cache/trash, so the rename
+    does not free its blocks; an `rm` the build does not wait for removes it, and whatever a build that
+    stopped midway left there."""
+    import os
+
+    from click.testing import CliRunner
+
+    import kg.build
+
+    folder = tmp_path / "freed"
+    shutil.copytree(corpus, folder)
+    runner = CliRunner()
+    assert run(runner, "build", "-C", folder).exit_code == 0
+    trash = folder / ".cache" / "trash"
+    trash.mkdir(exist_ok=True)
+    (trash / "left-behind").write_bytes(b"x")
+    before = {(folder / "out" / f"kg.{e}").stat().st_ino for e in ("nq", "nt", "ttl", "trig", "jsonld")}
+    seen = []
+    original = kg.build._free_beside
+    monkeypatch.setattr(kg.build, "_free_beside", lambda t: seen.append({p.stat().st_ino for p in t.iterdir()})
+                        or original(t))
+    slug = sorted(p.name for p in (folder / "articles").iterdir())[1]
+    _append_facts(folder, slug, f'\n{_first_subject(folder, slug)} skos:editorialNote "freed"@en .\n')
+    assert run(runner, "build", "-C", folder).exit_code == 0
+    assert len(seen) == 1 and before < seen[0] and len(seen[0]) == len(before) + 1  # and the one left behind
+    for pid in kg.build._FREEING:
+        os.waitpid(pid, 0)
+    assert list(trash.iterdir()) == []
+    assert b'"freed"@en' in (folder / "out" / "kg.nq").read_bytes()
+
+
 def test_the_index_page_made_in_a_second_process_is_the_one_made_here(corpus, monkeypatch):
-    """Large corpora make report/index.html in a forked process (kg.build._beside): beside the entity pages'
+    """Large corpora make report/index.html in a forked process (kg.forked.beside): beside the entity pages'
     dependencies when those are computed from every piece, and while the data files are written when they
     are kept from the last build (the page is then an Output, made when written)."""
     import kg.build
@@ -204,9 +236,9 @@ def test_the_index_page_made_in_a_second_process_is_the_one_made_here(corpus, mo
 
     here = build(corpus, cache=False).files["report/index.html"]
     forked = []
-    original = kg.build._beside
+    original = kg.build.beside
     monkeypatch.setattr(kg.build, "_BESIDE_ABOVE", 0)
-    monkeypatch.setattr(kg.build, "_beside", lambda function: forked.append(function) or original(function))
+    monkeypatch.setattr(kg.build, "beside", lambda function: forked.append(function) or original(function))
     whole = build(corpus, cache=False).files["report/index.html"]  # no dependencies kept: every piece read
     assert len(forked) == 1 and isinstance(whole, bytes)
     build(corpus)
@@ -221,6 +253,7 @@ def test_pages_rendered_on_every_core_are_the_pages_rendered_here(corpus, tmp_pa
     from click.testing import CliRunner
 
     import kg.build
+    import kg.forked
 
     runner = CliRunner()
     here, there = tmp_path / "here", tmp_path / "there"
@@ -229,13 +262,13 @@ def test_pages_rendered_on_every_core_are_the_pages_rendered_here(corpus, tmp_pa
     assert run(runner, "build", "-C", here, "--no-reason").exit_code == 0
     pools = []
 
-    class Pool(kg.build.ProcessPoolExecutor):
+    class Pool(kg.forked.ProcessPoolExecutor):
         def __init__(self, *args, **options):
             pools.append(self)
             super().__init__(*args, **options)
 
     monkeypatch.setattr(kg.build, "_READ_BESIDE", 0)
-    monkeypatch.setattr(kg.build, "ProcessPoolExecutor", Pool)
+    monkeypatch.setattr(kg.forked, "ProcessPoolExecutor", Pool)
     assert run(runner, "build", "-C", there, "--no-reason").exit_code == 0
     assert len(pools) == 1  # six articles: rendered here; the pages: in the workers
     assert _tree(here / "out") == _tree(there / "out")
