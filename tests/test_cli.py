@@ -56,3 +56,11 @@ def test_help_imports_no_heavy_library():
 def test_python_dash_m_kg_works():
     result = subprocess.run([sys.executable, "-m", "kg", "--version"], capture_output=True, text=True, check=True)
     assert result.stdout.startswith("kg, version ")
+
+
+def test_importing_kg_main_runs_nothing():
+    """A process that multiprocessing spawns (kg.forked.spawned, from `python -m kg`) imports kg.__main__
+    again, as `__mp_main__`: the command must not run there."""
+    code = "import runpy; runpy.run_module('kg', run_name='__mp_main__'); print('imported')"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout == "imported\n" and result.stderr == ""
