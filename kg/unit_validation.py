@@ -105,7 +105,7 @@ def validate_units(corpus, *, full: bool = False) -> Report:
         # Everything is validated: in memory, which is several times quicker than on disk (RocksDB) at
         # 10,000 articles. The on-disk store for later runs is loaded from the units too: on a large corpus
         # in a second process, meanwhile (this one's memory then holds one store, not two at once).
-        units = corpus.units  # read before a second process forks: it sees them
+        units = corpus.units  # every unit, read once: validated here, and given to the second process
         shared = ontology + list(project.registry.triples)
         on_disk = None
         if corpus.cache.enabled:
