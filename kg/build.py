@@ -1009,9 +1009,9 @@ def _free_beside(trash: Path) -> None:
                 _FREEING.remove(pid)
         except ChildProcessError:
             _FREEING.remove(pid)
-    rm = shutil.which("rm")
     if not names:
         return
+    rm = shutil.which("rm")
     paths = [str(trash / name) for name in names]
     if rm is None:
         for path in paths:
