@@ -842,7 +842,8 @@ class _Unpacked:
 
 
 class _Graphs(Sequence):
-    """The units' asserted graphs as rdflib Graphs, each made when indexed (kg.reason reads them by index)."""
+    """The units' asserted graphs in rdflib terms (kg.reason.TripleSet), each made when indexed (kg.reason
+    reads them by index)."""
 
     def __init__(self, units: list[ArticleUnit]):
         self.units = units
@@ -851,9 +852,11 @@ class _Graphs(Sequence):
         return len(self.units)
 
     def __getitem__(self, i: int):
-        from kg.rdf import to_rdflib
+        from kg.rdf import to_rdflib_term
+        from kg.reason import TripleSet
 
-        return to_rdflib(_Triples(self.units[i].asserted))
+        return TripleSet((to_rdflib_term(t.subject), to_rdflib_term(t.predicate), to_rdflib_term(t.object))
+                         for t in _Triples(self.units[i].asserted))
 
 
 class _Triples:

@@ -139,6 +139,34 @@ def test_shared_registry_on_a_synthetic_corpus(corpus, corpus_shared, corpus_ref
         [triples(a) for a in answers[:3]]
 
 
+def test_units_given_as_triple_sets_get_the_answers_graphs_get(corpus, corpus_shared):
+    """What `kg build` passes (kg.reason.TripleSet, not rdflib Graphs) is answered alike."""
+    ontology, registry, articles = corpus
+    _, answers, _ = corpus_shared
+    sets = [reason.TripleSet(a) for a in articles[:4]]
+    assert [triples(a) for a in reason.infer_many(sets, ontology=ontology, shared=registry, workers=2)] == \
+        [triples(a) for a in answers[:4]]
+
+
+def test_a_triple_set_reads_as_the_graph_of_its_triples(corpus):
+    _, _, articles = corpus
+    graph = articles[0]
+    facts = reason.TripleSet(graph)
+    assert len(facts) == len(graph) and set(facts) == triples(graph)
+    subject, predicate, obj = sorted(graph)[len(graph) // 2]
+    for pattern in [(None, None, None), (subject, None, None), (None, predicate, None), (None, None, obj),
+                    (subject, predicate, None), (None, predicate, obj), (subject, predicate, obj),
+                    (None, RDF.type, None), (EX.nobody, None, None)]:
+        assert set(facts.triples(pattern)) == set(graph.triples(pattern)), pattern
+    kind = next(o for o in graph.objects(None, RDF.type))
+    typed = sorted(set(graph.subjects(RDF.type, kind)))
+    assert typed and sorted(facts.subjects(RDF.type, kind)) == typed
+    assert sorted(facts.subjects(predicate, obj)) == sorted(set(graph.subjects(predicate, obj)))
+    assert set(facts.objects(subject, None)) == set(graph.objects(subject, None))
+    assert set(facts.predicates(subject, None)) == set(graph.predicates(subject, None))
+    assert (subject, predicate, obj) in facts and (subject, predicate, EX.nobody) not in facts
+
+
 def test_no_units_no_answers(real):
     ontology, registry, _ = real
     assert reason.infer_many([], ontology=ontology) == []
