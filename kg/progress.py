@@ -22,6 +22,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Iterator, TextIO
 
+from kg.memory import give_back
+
 WIDTH = 24
 
 
@@ -33,17 +35,16 @@ class Progress:
 
     @contextmanager
     def step(self, label: str, total: int) -> Iterator[Callable[[int], None]]:
-        """A step of `total` units; the yielded function advances it (by 1 by default)."""
-        if self.timings is None:
-            with self._bar(label, total) as advance:
-                yield advance
-            return
+        """A step of `total` units; the yielded function advances it (by 1 by default). When it ends, the
+        memory it freed is given back to the operating system (kg.memory), for the steps after it."""
         started = time.perf_counter()
         try:
             with self._bar(label, total) as advance:
                 yield advance
         finally:
-            self.timings.append(Timing(label, total, time.perf_counter() - started, _peak_mib()))
+            give_back()
+            if self.timings is not None:
+                self.timings.append(Timing(label, total, time.perf_counter() - started, _peak_mib()))
 
     def summary(self) -> str:
         """One line per step: label, units, seconds, peak memory (MiB) of this process and of its children."""

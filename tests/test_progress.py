@@ -1,6 +1,8 @@
 """Progress: a bar on a terminal, silence otherwise."""
 
 import io
+import subprocess
+import sys
 
 from kg.progress import Progress
 
@@ -66,3 +68,26 @@ def test_kg_build_and_validate_print_their_steps_with_timings(project):
     checked = run(CliRunner(), "validate", "-C", project, "--timings")
     assert checked.exit_code == 0 and [line.split()[0] for line in checked.stderr.splitlines()[1:]] == [
         "reading", "grounding", "checking", "validating"]
+
+
+GIVE_BACK = """
+import sys
+from kg.progress import Progress
+
+def rss():
+    return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmRSS")) // 1024
+
+with Progress(enabled=False).step("holes", 1):
+    blocks = [bytes(100_000) for _ in range(3000)]  # 300 MB below glibc's mmap threshold: on the heap
+    kept = blocks[::30]  # a live block every 3 MB: freed pages between them cannot be trimmed off the top
+    del blocks
+    before = rss()
+print(before, rss())
+"""
+
+
+def test_the_memory_a_step_freed_goes_back_to_the_operating_system():
+    # in a process of its own: how much the C heap keeps depends on what the process did before
+    before, after = map(int, subprocess.run([sys.executable, "-c", GIVE_BACK], capture_output=True, text=True,
+                                            check=True).stdout.split())
+    assert before > 150 and after < before // 3, (before, after)
