@@ -35,6 +35,7 @@ from kg.export.splice import FileMap, Owner, file_map, write_plan
 from kg.export.splice import plan as splice_plan
 from kg.forked import Forked, beside
 from kg.ground import Grounded, ground
+from kg.memory import give_back
 from kg.namespaces import GRAPH, KG, REGISTRY_GRAPH, article_graph, inferred_graph, prefixed
 from kg.progress import Progress
 from kg.units import Cache, Fingerprints, Index, atomic_pickle, code_hash, files_hash, read_keyed
@@ -928,6 +929,7 @@ def write(out_dir: Path, files: dict[str, bytes | Output], *, keys: dict[str, st
                 assembled.append(name)
                 same = data.write_over(target if target.is_file() else None, stream, state(name))
                 stream.flush()
+                give_back()  # what making it held (every article's share of one format), before the next
                 if same or (same is None and target.is_file() and _same(temp, target)):
                     continue
                 syncing.append(_sync_beside(stream.fileno()))  # to disk while the next file is made

@@ -29,6 +29,7 @@ from typing import BinaryIO
 import pyoxigraph
 
 from kg.errors import KgError, Problem
+from kg.forked import spawned
 
 DATASET_FILE = "kg.nq"
 
@@ -152,8 +153,14 @@ def _sync_work(work: Path, nq: Path, graphs: dict[str, str]) -> pyoxigraph.Store
     if changed is None or len(changed) > max(8, len(graphs) // 4):
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
-        store = pyoxigraph.Store(str(work / "store"))
-        _load(store, nq)
+        if nq.stat().st_size >= LOAD_APART_FROM:
+            problems = spawned(_load_new, str(work / "store"), str(nq))()
+            if problems:
+                raise KgError(problems)
+            store = pyoxigraph.Store(str(work / "store"))
+        else:
+            store = pyoxigraph.Store(str(work / "store"))
+            _load(store, nq)
     else:
         manifest_path.unlink()  # until the store is in sync again
         store = pyoxigraph.Store(str(work / "store"))
@@ -165,6 +172,23 @@ def _sync_work(work: Path, nq: Path, graphs: dict[str, str]) -> pyoxigraph.Store
     store.flush()
     manifest_path.write_text(json.dumps(graphs, sort_keys=True), encoding="utf-8")
     return store
+
+
+LOAD_APART_FROM = 64 << 20  # bytes of kg.nq from which `kg build` loads a new store in a process of its own
+
+
+def _load_new(path: str, nq: str) -> list[Problem]:
+    """Load a new store at `path` from `nq` and close it; the problems of a file that does not parse.
+
+    `kg build` runs this in a process of its own: what RocksDB's bulk loader holds (a third of a GiB at
+    10,000 articles) is then not added to the build's own memory, and is all given back when it ends."""
+    store = pyoxigraph.Store(path)
+    try:
+        _load(store, Path(nq))
+    except KgError as error:  # its problems pickle; the error itself does not come back whole
+        return error.problems
+    store.flush()
+    return []
 
 
 def _graph_lines(stream: BinaryIO, graph: str) -> bytes:

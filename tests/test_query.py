@@ -16,6 +16,7 @@ import rdflib.compare
 from click.testing import CliRunner
 
 from kg.cli.query import query
+from kg.errors import KgError
 from kg.store import open_store, refresh, store_path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -264,3 +265,47 @@ def test_a_graph_of_sorted_nquads_is_found_by_binary_search():
         expected = b"".join(line for line in lines if line.endswith(f" <{graph}> .\n".encode()))
         assert _graph_lines(io.BytesIO(data), graph) == expected, graph
     assert len(graphs) > 40
+
+
+def test_a_large_first_load_runs_in_a_process_of_its_own_and_equals_kg_nq(tmp_path, monkeypatch):
+    """From kg.store.LOAD_APART_FROM bytes of kg.nq (0 here) the build loads its new store in a spawned
+    process: loading in this one fails here, and the store still holds exactly kg.nq."""
+    import pyoxigraph as ox
+    from click.testing import CliRunner
+
+    from conftest import ROOT, run as invoke
+    from kg import store as kg_store
+
+    corpus = tmp_path / "corpus"
+    assert invoke(CliRunner(), "synth", corpus, "--articles", 6, "--seed", 5, "-C", ROOT).exit_code == 0
+    monkeypatch.setattr(kg_store, "LOAD_APART_FROM", 0)
+
+    def not_here(*args, **kwargs):
+        raise AssertionError("loaded in the build's own process")
+
+    monkeypatch.setattr(kg_store, "_load", not_here)
+    result = invoke(CliRunner(), "build", "-C", corpus, "--no-reason")
+    assert result.exit_code == 0, result.output
+    monkeypatch.undo()
+    reference = ox.Store()
+    reference.bulk_load(path=str(corpus / "out" / "kg.nq"), format=ox.RdfFormat.N_QUADS)
+
+    def canonical(quads):
+        dataset = ox.Dataset(quads)
+        dataset.canonicalize(ox.CanonicalizationAlgorithm.RDFC_1_0)
+        return {str(q) for q in dataset}
+
+    stored = canonical(open_store(corpus / "out"))
+    assert stored == canonical(reference) and len(stored) > 500
+
+
+def test_a_kg_nq_that_does_not_parse_in_the_loading_process_is_an_error_at_its_line(tmp_path, monkeypatch):
+    from kg import store as kg_store
+
+    monkeypatch.setattr(kg_store, "LOAD_APART_FROM", 0)
+    nq = tmp_path / "kg.nq"
+    nq.write_text('<https://e.org/s> <https://e.org/p> "x" <https://e.org/g> .\n<https://e.org/s> oops .\n')
+    with pytest.raises(KgError) as caught:
+        kg_store._sync_work(tmp_path / "work", nq, {"https://e.org/g": "1"})
+    (problem,) = caught.value.problems
+    assert problem.path == str(nq) and problem.line == 2, problem
