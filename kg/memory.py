@@ -9,12 +9,13 @@ to 370 MiB in a fraction of a second. Elsewhere than glibc this does nothing.
 
 from __future__ import annotations
 
-import ctypes
 import functools
 
 
 @functools.cache
 def _malloc_trim():
+    import ctypes  # when first needed: not on the way to `kg --help`
+
     try:
         return ctypes.CDLL(None).malloc_trim  # the C library this process runs on
     except (OSError, AttributeError):  # not glibc

@@ -29,7 +29,6 @@ from typing import BinaryIO
 import pyoxigraph
 
 from kg.errors import KgError, Problem
-from kg.forked import spawned
 
 DATASET_FILE = "kg.nq"
 
@@ -154,6 +153,8 @@ def _sync_work(work: Path, nq: Path, graphs: dict[str, str]) -> pyoxigraph.Store
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
         if nq.stat().st_size >= LOAD_APART_FROM:
+            from kg.forked import spawned  # here: multiprocessing costs every `kg query` 25 ms to import
+
             problems = spawned(_load_new, str(work / "store"), str(nq))()
             if problems:
                 raise KgError(problems)
