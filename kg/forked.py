@@ -8,36 +8,66 @@ import functools
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
-from typing import Callable
+from collections import deque
+from typing import Callable, Iterator
 
 _FUNCTION: Callable | None = None  # what the workers call: set just before they fork
 
 
-def _call(item):
-    return _FUNCTION(item)
+def _call(chunk: list) -> list:
+    return [_FUNCTION(item) for item in chunk]
 
 
 class Forked:
     """`function(item)` for each item, on `workers` forked processes started at once. Iterate for the
-    results, in order; `close` stops the workers (what they have not started is dropped)."""
+    results, in order; `close` stops the workers (what they have not started is dropped).
 
-    def __init__(self, function: Callable, items: list, *, workers: int):
+    The items go to the workers in chunks, and at most `ahead` chunks are out at once (given or done but
+    not yet taken): the workers never run further ahead of the one taking the results than that, so results
+    this process is not ready for (a first build's hundred thousand report pages, rendered while it writes
+    the data files) do not pile up in its memory."""
+
+    def __init__(self, function: Callable, items: list, *, workers: int, chunk: int | None = None,
+                 ahead: int | None = None):
         global _FUNCTION
+        size = chunk or max(1, min(64, len(items) // (4 * workers)))
+        self.chunks = iter([items[i:i + size] for i in range(0, len(items), size)])
+        self.ahead = ahead or 8 * workers
+        self.pending: deque = deque()
+        self.current: Iterator = iter(())
         self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
         _FUNCTION = function
-        try:
-            self.results = self.pool.map(_call, items, chunksize=max(1, min(64, len(items) // (4 * workers))))
+        try:  # the first submit forks every worker (the fork start method starts them all at once)
+            self._fill()
         finally:
             _FUNCTION = None
+
+    def _fill(self) -> None:
+        while len(self.pending) < self.ahead:
+            chunk = next(self.chunks, None)
+            if chunk is None:
+                return
+            self.pending.append(self.pool.submit(_call, chunk))
 
     def __iter__(self):
         return self
 
     def __next__(self):
-        return next(self.results)
+        while True:
+            found = next(self.current, _DONE)
+            if found is not _DONE:
+                return found
+            if not self.pending:
+                raise StopIteration
+            self.current = iter(self.pending.popleft().result())
+            self._fill()
 
     def close(self) -> None:
+        self.chunks = iter(())
         self.pool.shutdown(cancel_futures=True)
+
+
+_DONE = object()
 
 
 def beside(function: Callable) -> Callable:
@@ -46,8 +76,11 @@ def beside(function: Callable) -> Callable:
     if (os.cpu_count() or 1) == 1:
         return functools.cache(function)
     result = Forked(lambda _: function(), [None], workers=1)
+    owner = os.getpid()
 
     def wait():
+        if os.getpid() != owner:  # a forked copy of this process: the second process answers the first only
+            raise RuntimeError("the result of kg.forked.beside is waited for in a forked process, where it never comes")
         try:
             return next(result)
         finally:

@@ -1,0 +1,41 @@
+"""kg.forked: work on forked processes, results in order, never far ahead of the one taking them."""
+
+import multiprocessing
+import time
+
+from kg.forked import Forked
+
+
+def test_results_come_in_item_order():
+    run = Forked(lambda item: item * item, list(range(300)), workers=2, chunk=7, ahead=2)
+    try:
+        assert list(run) == [i * i for i in range(300)]
+    finally:
+        run.close()
+
+
+def test_workers_run_at_most_ahead_chunks_beyond_the_results_taken():
+    """A first build renders a hundred thousand report pages while it writes the data files: results it has
+    not taken yet must not pile up in its memory (they took it from 0.55 to 1.8 GiB at 10,000 articles)."""
+    started = multiprocessing.get_context("fork").Value("i", 0)
+
+    def work(item):
+        with started.get_lock():
+            started.value += 1
+        return -item
+
+    run = Forked(work, list(range(400)), workers=2, chunk=5, ahead=3)
+    try:
+        assert next(run) == 0
+        time.sleep(1.5)  # ample time to do all 400 if nothing held the workers back
+        assert started.value <= 4 * 5  # the chunk taken and three out
+        assert list(run) == [-i for i in range(1, 400)]
+    finally:
+        run.close()
+    assert started.value == 400
+
+
+def test_nothing_to_do_starts_no_worker():
+    run = Forked(lambda item: item, [], workers=2)
+    assert list(run) == []
+    run.close()
