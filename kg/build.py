@@ -28,10 +28,10 @@ import pyoxigraph as ox
 from kg.curation import (REGISTRY_FILE, Article, Label, Project, Source, blank_node_problems, label_conflicts, labels_of,
                          read_article, read_shared, terms_problems)
 from kg.errors import CheckFailed, KgError, Problem
-from kg.export import FORMATS, NEEDS, Piece, layout, read_context
+from kg.export import FORMATS, NEEDS, Piece, layout, load_all, read_context, stream_graphs
 from kg.export import piece as make_piece
 from kg.export import piece_from_nquads
-from kg.export.splice import FileMap, Owner, file_map, write_plan
+from kg.export.splice import FileMap, Owner, file_map, owner_masks, write_plan
 from kg.export.splice import plan as splice_plan
 from kg.forked import Forked, beside
 from kg.ground import Grounded, ground
@@ -485,7 +485,7 @@ def _site(corpus: Corpus, units: tuple[ArticleUnit, ...], report_context, report
         def model(iri: str):
             return whole.model
     else:
-        index = Output(lambda stream, page=index: stream.write(page()), small=True)
+        index = Output(lambda stream, page=index: stream.write(page()), small=True, here=apart)
         order = {slug: i for i, slug in enumerate(slugs)}
         # The pages whose keys changed (those a build writes) from one model of all their dependencies' pieces:
         # a page shows nothing of an article it does not depend on, so more pieces make the same page.
@@ -543,9 +543,10 @@ class Output:
 
     `write_to(stream)` writes it; `read()` returns its bytes (for tests and small corpora)."""
 
-    def __init__(self, writer: Callable[[IO[bytes]], None], *, small: bool = False):
+    def __init__(self, writer: Callable[[IO[bytes]], None], *, small: bool = False, here: bool = False):
         self._writer = writer
         self.small = small  # small enough to read whole (a page): compared in memory, not staged
+        self.here = here  # made in this process only (it waits for a process this one started), never in a worker
 
     def write_to(self, stream: IO[bytes]) -> None:
         self._writer(stream)
@@ -585,10 +586,16 @@ class _Assembled(Output):
         self._map: FileMap | None = None
 
     def _write_whole(self, stream: IO[bytes]) -> None:
-        pieces = [owner.load() for owner in self.owners.values()]
-        made = layout(pieces, self.format, context=self.context)
-        stream.writelines(made.parts())
-        self._map = file_map(made, pieces, list(self.owners), [o.version for o in self.owners.values()],
+        loads = [owner.load for owner in self.owners.values()]
+        streamed = stream_graphs(loads, self.format, stream) if self.format in ("nq", "trig") else None
+        if streamed is None:  # in memory: one format's parts of every piece (load_all drops what is not needed)
+            pieces = load_all(loads, self.format)
+            made = layout(pieces, self.format, context=self.context)
+            stream.writelines(made.parts())
+            masks = owner_masks(pieces, self.format)
+        else:
+            made, masks = streamed
+        self._map = file_map(made, masks, list(self.owners), [o.version for o in self.owners.values()],
                              self.format, self.context)
 
     def write_over(self, previous: Path | None, stream: IO[bytes], state: Path | None) -> bool | None:
@@ -1085,11 +1092,31 @@ _READ_BESIDE = 2000  # small outputs (pages) to render from which `write` render
 
 def _read_small(files: dict, names: list[str]):
     """An iterator (with `close`) of the bytes of each small Output of `names`, in order: rendered here, or,
-    for a first build's hundred thousand pages, by forked workers on every core."""
+    for a first build's hundred thousand pages, by forked workers on every core (but those made `here`)."""
     workers = os.cpu_count() or 1
     if len(names) < _READ_BESIDE or workers == 1:
         return (files[name].read() for name in names)
-    return Forked(lambda name: files[name].read(), names, workers=workers)
+    return _Pages(files, names, Forked(partial(_read_there, files), names, workers=workers))
+
+
+def _read_there(files: dict, name: str) -> bytes | None:
+    """A page, made in a worker; None for one this process must make."""
+    return None if files[name].here else files[name].read()
+
+
+class _Pages:
+    def __init__(self, files: dict, names: list[str], made: Forked):
+        self.files, self.names, self.made = files, iter(names), made
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> bytes:
+        page, name = next(self.made), next(self.names)
+        return self.files[name].read() if page is None else page
+
+    def close(self) -> None:
+        self.made.close()
 
 
 _STAGED = itertools.count()

@@ -2,8 +2,13 @@
 writes — on the real project, on a synthetic corpus, and on random datasets split at random — and kg's own
 JSON-LD writer writes what rdflib's compaction did (kg.export.jsonld.by_rdflib), meaning the dataset."""
 
+import gc
+import io
 import json
 import pickle
+import weakref
+from collections import Counter
+from dataclasses import replace
 import shutil
 
 import pyoxigraph as ox
@@ -13,7 +18,9 @@ from hypothesis import strategies as st
 from pyld import jsonld as pyld
 
 from conftest import INPUTS, ROOT, run
-from kg.export import FORMATS, NEEDS, Piece, assemble, canonical, chunks, piece, serialize, write
+from kg.export import (FORMATS, NEEDS, Piece, assemble, canonical, chunks, layout, load_all, piece, serialize,
+                       stream_graphs, write)
+from kg.export.splice import owner_masks
 from kg.export.jsonld import Context, by_rdflib, dumps, node_text, sort_values
 from kg.build import build
 from kg.namespaces import GRAPH, PREFIXES, RDF, XSD
@@ -116,6 +123,69 @@ def test_pieces_pickle_and_each_format_assembles_from_its_own_parts(synthetic):
         assert assemble(own, name, context=CONTEXT) == assemble(pieces, name, context=CONTEXT)
 
 
+def test_load_all_keeps_the_n_triples_only_of_subjects_in_several_pieces(real):
+    """What a first build holds while it assembles Turtle or JSON-LD: every piece's own part, and of their
+    N-Triples only the registry entities that inferred graphs say more about."""
+    pieces = [piece(g, context=CONTEXT) for g in _split(real, _unit)]
+    for name in ("ttl", "jsonld"):
+        loads = []
+        loaded = load_all([lambda p=p: loads.append(p) or p.only(name) for p in pieces], name)
+        assert layout(loaded, name, context=CONTEXT) == layout(pieces, name, context=CONTEXT)
+        counts = Counter(s for p in pieces for s in p.nt.keys)
+        for whole, lean in zip(pieces, loaded):
+            if whole.blank:  # its blank nodes' blocks may be written inline in a shared subject's
+                assert lean.nt == whole.nt
+            else:
+                assert set(lean.nt.keys) == {s for s in whole.nt.keys if counts[s] > 1}
+        kept = sum(len(lean.nt.keys) for whole, lean in zip(pieces, loaded) if not whole.blank)
+        assert 0 < kept < sum(len(p.nt.keys) for p in pieces if not p.blank) / 3
+        assert len(loads) == len(pieces) + 1  # the registry again, for the subjects found in it first
+
+
+def _streamed_is_whole(loads, name: str, whole, pieces) -> None:
+    """stream_graphs writes what `layout` lays out, and returns its keys, owners and block lengths; or
+    writes nothing, when a graph is in several pieces or several pieces have blank nodes."""
+    buffer = io.BytesIO()
+    streamed = stream_graphs(loads, name, buffer)
+    if streamed is None:
+        assert buffer.getvalue() == b""
+        graphs = [g for p in pieces for g in getattr(p, name).keys]
+        assert len(set(graphs)) < len(graphs) or sum(1 for p in pieces if p.blank) > 1
+        return
+    made, masks = streamed
+    assert buffer.getvalue() == b"".join(whole.parts())
+    assert (made.head, made.keys, made.owners, made.lengths) == (whole.head, whole.keys, whole.owners,
+                                                                 [len(b) for b in whole.blocks])
+    assert masks == owner_masks(pieces, name)
+
+
+def test_stream_graphs_holds_two_pieces_at_most(synthetic):
+    """An article's graphs (asserted, inferred) are neighbours in the order: N-Quads and TriG are written
+    holding one piece at a time (two where graphs of neighbours interleave), each loaded once per pass."""
+    pieces = [piece(g, context=CONTEXT) for g in _split(synthetic, _unit)]
+    for name in ("nq", "trig"):
+        alive, most, loaded = set(), 0, Counter()
+
+        def load(n):
+            nonlocal most
+            loaded[n] += 1
+            part = getattr(pieces[n], name)
+            blocks = Blocks(part.blocks)  # a list, which a weak reference can follow
+            alive.add(n)
+            weakref.finalize(blocks, alive.discard, n)
+            most = max(most, len(alive))
+            return Piece(**{name: replace(part, blocks=blocks)})
+
+        loads = [lambda n=n: load(n) for n in range(len(pieces))]
+        gc.collect()
+        _streamed_is_whole(loads, name, layout(pieces, name, context=CONTEXT), pieces)
+        assert most <= 2 and set(loaded.values()) == {2}
+
+
+class Blocks(list):
+    pass
+
+
 def test_write_streams_the_assembled_bytes(synthetic, tmp_path):
     pieces = [piece(g, context=CONTEXT) for g in _split(synthetic, _unit)]
     with open(tmp_path / "kg.ttl", "wb") as stream:
@@ -166,6 +236,11 @@ def test_random_pieces_assemble_to_the_whole(items, data):
     pieces = pickle.loads(pickle.dumps(pieces))
     for name in FORMATS:
         assert assemble(pieces, name, context=CONTEXT) == serialize(items, name, context=CONTEXT), name
+        whole = layout(pieces, name, context=CONTEXT)
+        loaded = load_all([lambda p=p: p for p in pieces], name)
+        assert layout(loaded, name, context=CONTEXT) == whole, name
+        if name in ("nq", "trig"):
+            _streamed_is_whole([lambda p=p: p for p in pieces], name, whole, pieces)
 
 
 # JSON-LD against rdflib: data where rdflib's compaction means the dataset (module doc of kg.export.jsonld).

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from conftest import ROOT
 from kg.export import FORMATS, assemble, layout, piece
-from kg.export.splice import MERGED, Owner, file_map, plan
+from kg.export.splice import MERGED, Owner, file_map, owner_masks, plan
 from test_export import _list_quads, iris, literals
 
 CONTEXT = json.loads((ROOT / "ontology" / "context.jsonld").read_text())
@@ -66,7 +66,7 @@ def _owners(dataset: dict, loads: Loads) -> tuple[dict, dict]:
 def _whole(pieces: dict, format: str):
     names = list(pieces)
     made = layout(list(pieces.values()), format, context=CONTEXT)
-    return b"".join(made.parts()), file_map(made, list(pieces.values()), names, [""] * len(names), format, CONTEXT)
+    return b"".join(made.parts()), file_map(made, owner_masks(list(pieces.values()), format), names, [""] * len(names), format, CONTEXT)
 
 
 def _spliced(made, old: bytes) -> bytes:

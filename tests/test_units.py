@@ -449,3 +449,29 @@ def test_kg_build_names_the_query_store_without_reading_kg_nq_again(corpus, tmp_
     with (out / "kg.nq").open("a") as f:
         f.write("<urn:x> <urn:p> <urn:y> .\n")
     assert store_path(out) not in stores and len(open_store(out)) == quads + 1
+
+
+def test_out_removed_is_written_again_with_the_index_page_made_beside(corpus, tmp_path, monkeypatch):
+    """out/ removed, the cache kept: the index page is an Output waiting for a second process (its
+    dependencies are kept) while every page is rendered by forked workers. A worker must not make it: the
+    answer comes to this process only (at 10,000 articles such a build waited for ever)."""
+    from click.testing import CliRunner
+
+    import kg.build
+
+    runner = CliRunner()
+    here, there = tmp_path / "here", tmp_path / "there"
+    shutil.copytree(corpus, here)
+    shutil.copytree(corpus, there)
+    assert run(runner, "build", "-C", here, "--no-reason").exit_code == 0
+    monkeypatch.setattr(kg.build, "_BESIDE_ABOVE", 0)
+    monkeypatch.setattr(kg.build, "_READ_BESIDE", 0)
+    assert run(runner, "build", "-C", there, "--no-reason").exit_code == 0
+    shutil.rmtree(there / "out")
+    forked = []
+    original = kg.build.beside
+    monkeypatch.setattr(kg.build, "beside", lambda function: forked.append(function) or original(function))
+    result = run(runner, "build", "-C", there, "--no-reason")
+    assert result.exit_code == 0, result.output
+    assert len(forked) == 1
+    assert _tree(here / "out") == _tree(there / "out")

@@ -21,11 +21,12 @@ from typing import Iterable
 
 import pyoxigraph as ox
 
-from .pieces import (FORMAT_NAMES, NEEDS, Graphs, Piece, Subjects, assemble, chunks, layout, piece,
-                     piece_from_nquads, write)
+from .pieces import (FORMAT_NAMES, NEEDS, Graphs, Piece, Subjects, assemble, chunks, layout, load_all, piece,
+                     piece_from_nquads, stream_graphs, write)
 
 __all__ = ["FORMATS", "Format", "Graphs", "NEEDS", "Piece", "Subjects", "assemble", "canonical", "chunks", "layout",
-           "piece", "piece_from_nquads", "read_context", "serialize", "write"]
+           "load_all", "piece", "piece_from_nquads", "read_context", "serialize", "stream_graphs",
+           "write"]
 
 
 @dataclass(frozen=True)

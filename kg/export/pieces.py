@@ -18,12 +18,14 @@ re-rendering what no other piece touches:
 
 from __future__ import annotations
 
+import functools
+import operator
 from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from itertools import groupby, repeat
 from operator import itemgetter
-from typing import IO, Iterable, Iterator
+from typing import IO, Callable, Iterable, Iterator, Sequence
 
 import pyoxigraph as ox
 
@@ -179,6 +181,7 @@ class Layout:
     keys: list[str] = field(default_factory=list)
     owners: list[int] | None = None
     merged: dict[str, dict[int, tuple[tuple[str, str], ...]]] = field(default_factory=dict)
+    lengths: list[int] | None = None  # of each block, when they were written as they came (`stream_graphs`)
 
     def parts(self) -> list[bytes]:
         """Everything in order, separators included: b"".join of it is the file."""
@@ -240,6 +243,91 @@ def layout(pieces: Iterable[Piece], format: str, *, context: dict | None = None)
     else:
         result = _jsonld_layout(pieces, context)
     return replace(result, owners=None, merged={}) if merged_blank else result
+
+
+def load_all(loads: Sequence[Callable[[], Piece]], format: str) -> list[Piece]:
+    """The pieces `loads` return (each with the parts NEEDS[format]), loaded one at a time, as `layout` needs
+    them. Turtle and JSON-LD read a piece's N-Triples only for its subjects found in other pieces too (and
+    the whole of them in a piece with blank nodes): the rest is dropped as each piece is loaded, so the
+    N-Triples of every article (0.7 GB at 10,000 articles) are never in memory at once. The first piece in
+    which such a subject was found is loaded a second time, for its N-Triples of it."""
+    if format not in ("ttl", "jsonld"):
+        return [load() for load in loads]
+    first: dict[str, int] = {}  # subject (as the format's part names it) -> the first piece it is in
+    again: set[str] = set()  # in several pieces
+    pieces = []
+    for n, load in enumerate(loads):
+        piece = load()
+        names = _names(piece, format)
+        seen = [name for name in names if first.setdefault(name, n) != n]
+        again.update(seen)
+        pieces.append(piece if piece.blank else _keep_nt(piece, seen, format))
+    firsts: dict[int, list[str]] = {}
+    for name in again:
+        firsts.setdefault(first[name], []).append(name)
+    del first
+    for n, names in firsts.items():
+        if not pieces[n].blank:
+            pieces[n] = _keep_nt(loads[n](), [k for k in _names(pieces[n], format) if k in again], format)
+    return pieces
+
+
+def _names(piece: Piece, format: str) -> tuple[str, ...]:
+    """The subjects of a piece's Turtle (as written) or JSON-LD (N-Triples form) part."""
+    return piece.ttl.keys if format == "ttl" else piece.jsonld.subjects
+
+
+def _keep_nt(piece: Piece, names: list[str], format: str) -> Piece:
+    """`piece` with the N-Triples of only the subjects `names` (of its `format` part)."""
+    nt = piece.nt
+    subjects = sorted(expand_turtle(k) for k in names) if format == "ttl" else sorted(names)
+    at = [bisect_left(nt.keys, s) for s in subjects]
+    kept = [i for s, i in zip(subjects, at) if i < len(nt.keys) and nt.keys[i] == s]
+    return replace(piece, nt=Subjects(tuple(nt.keys[i] for i in kept), tuple(nt.blocks[i] for i in kept)))
+
+
+def stream_graphs(loads: Sequence[Callable[[], Piece]], format: str,
+                  stream: IO[bytes]) -> tuple[Layout, list[int]] | None:
+    """Write the N-Quads or TriG output of the pieces `loads` return (their `format` parts) to `stream`
+    without holding them all: a first pass reads each piece's graph names, a second loads each piece when its
+    first graph is due and drops it after its last (an article's graphs are neighbours in the order: at
+    10,000 articles the 1 GB of N-Quads never are in memory at once). Returns the layout written, with the
+    blocks' `lengths` and no blocks, and the prefixes each piece uses (kg.export.splice.owner_masks); None,
+    having written nothing, when `layout` must do it (a graph in several pieces, several pieces with blank
+    nodes)."""
+    places: list[tuple[str, int, int]] = []
+    masks: list[int] = []
+    blank = 0
+    for n, load in enumerate(loads):
+        piece = load()
+        part = getattr(piece, format)
+        places.extend((key, n, i) for i, key in enumerate(part.keys))
+        mask = 0
+        for m in part.masks:
+            mask |= m
+        masks.append(mask)
+        blank += bool(piece.blank)
+    places.sort()
+    if blank > 1 or any(places[i][0] == places[i + 1][0] for i in range(len(places) - 1)):
+        return None
+    head, separator = (b"", b"") if format == "nq" else (trig_head(functools.reduce(operator.or_, masks, 0)), b"\n")
+    left = Counter(n for _, n, _ in places)
+    loaded: dict[int, Graphs] = {}
+    lengths = []
+    stream.write(head)
+    for key, n, i in places:
+        part = loaded.get(n)
+        if part is None:
+            part = loaded[n] = getattr(loads[n](), format)
+        if lengths:
+            stream.write(separator)
+        stream.write(part.blocks[i])
+        lengths.append(len(part.blocks[i]))
+        left[n] -= 1
+        if not left[n]:
+            del loaded[n]
+    return Layout(head, [], separator, b"", [key for key, _, _ in places], [n for _, n, _ in places],
+                  lengths=lengths), masks
 
 
 def _one_blank(pieces: list[Piece], format: str, context) -> list[Piece]:

@@ -164,10 +164,15 @@ def _owner_mask(piece: Piece, format: str) -> int:
     return 0
 
 
-def file_map(layout: Layout, pieces: list[Piece], names: list[str], versions: list[str], format: str,
+def owner_masks(pieces: list[Piece], format: str) -> list[int]:
+    """The prefixes each piece's blocks use (Turtle, TriG; 0 for the other formats): what `file_map` keeps."""
+    return [_owner_mask(p, format) for p in pieces]
+
+
+def file_map(layout: Layout, masks: list[int], names: list[str], versions: list[str], format: str,
              context: dict | None) -> FileMap | None:
-    """The map of the file `layout` writes, its blocks from `pieces` (named `names`, at `versions`); None
-    when it could not be spliced later (see the module's doc)."""
+    """The map of the file `layout` writes, its blocks from pieces named `names`, at `versions`, using the
+    prefixes `masks` (`owner_masks`); None when it could not be spliced later (see the module's doc)."""
     if layout.owners is None or not layout.keys:
         return None
     keys = layout.keys
@@ -178,7 +183,8 @@ def file_map(layout: Layout, pieces: list[Piece], names: list[str], versions: li
         return None
     if any(o[0] == "_" for found in layout.merged.values() for lines in found.values() for _, o in lines):
         return None
-    offsets, lengths = array("q"), array("q", map(len, layout.blocks))
+    offsets = array("q")
+    lengths = array("q", layout.lengths if layout.lengths is not None else map(len, layout.blocks))
     at, step = len(layout.head), len(layout.separator)
     for length in lengths:
         offsets.append(at)
@@ -188,7 +194,7 @@ def file_map(layout: Layout, pieces: list[Piece], names: list[str], versions: li
         if format == "ttl" else {}
     return FileMap(format, _salt(format, context), layout.head, layout.separator, layout.tail, packed,
                    offsets, lengths, array("i", layout.owners), list(names), list(versions),
-                   [_owner_mask(p, format) for p in pieces], merged, merged_masks)
+                   list(masks), merged, merged_masks)
 
 
 def _identities(part, format: str) -> list[str]:
