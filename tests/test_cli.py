@@ -64,3 +64,21 @@ def test_importing_kg_main_runs_nothing():
     code = "import runpy; runpy.run_module('kg', run_name='__mp_main__'); print('imported')"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout == "imported\n" and result.stderr == ""
+
+
+def test_a_second_command_on_a_project_waits_for_the_first(project):
+    """Two kg commands on one project at once: the second waits, and says so, rather than failing on the
+    validation store (RocksDB: one process at a time; it failed with "IO error: While lock file"); then it
+    runs as usual."""
+    import fcntl
+
+    (project / ".cache").mkdir()
+    with open(project / ".cache" / "lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # what a running kg build holds
+        second = subprocess.Popen([sys.executable, "-m", "kg", "validate", "-C", str(project)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert second.stderr.readline() == "waiting for another kg command on this project to finish (.cache/lock)\n"
+        assert second.poll() is None  # held back
+    out, err = second.communicate(timeout=600)
+    assert second.returncode == 0, err
+    assert err == "" and out

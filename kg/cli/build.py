@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from kg.cli.common import project_option, reports_errors
+from kg.cli.common import project_lock, project_option, reports_errors
 from kg.export import FORMATS
 
 timings_option = click.option("--timings", is_flag=True,
@@ -37,7 +37,8 @@ def build(project: Path, check: bool, no_reason: bool, no_cache: bool, timings: 
 
     progress = Progress(timings=timings)
     try:
-        _build(project, check=check, reason=not no_reason, cache=not no_cache, progress=progress)
+        with project_lock(project):
+            _build(project, check=check, reason=not no_reason, cache=not no_cache, progress=progress)
     finally:
         _print_timings(progress)
 
@@ -104,7 +105,8 @@ def validate(project: Path, format_: str, timings: bool):
 
     progress = Progress(timings=timings)
     try:
-        report = validate_project(project, full=format_ == "turtle", progress=progress)
+        with project_lock(project):
+            report = validate_project(project, full=format_ == "turtle", progress=progress)
     finally:
         _print_timings(progress)
     output = {"text": report.text, "json": report.json}.get(format_)
@@ -132,12 +134,13 @@ def export(project: Path, format_: str, output: Path | None, no_reason: bool):
     """
     from kg.build import build as run, write
 
-    result = run(project, reason=not no_reason, site=False)
-    data = result.files[f"kg{FORMATS[format_].extension}"]
-    if output is None:
-        data.write_to(sys.stdout.buffer)
-    else:
-        write(output.parent, {output.name: data})
+    with project_lock(project):
+        result = run(project, reason=not no_reason, site=False)
+        data = result.files[f"kg{FORMATS[format_].extension}"]
+        if output is None:
+            data.write_to(sys.stdout.buffer)
+        else:
+            write(output.parent, {output.name: data})
 
 
 @click.command()

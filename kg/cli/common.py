@@ -1,10 +1,14 @@
-"""What every command shares: the --project option and turning errors into one-line messages
-with kg's exit codes (0 ok, 1 check failed, 2 usage/input error, 3 internal error)."""
+"""What every command shares: the --project option, turning errors into one-line messages with kg's exit
+codes (0 ok, 1 check failed, 2 usage/input error, 3 internal error), and one command at a time on a project's
+.cache/ and out/."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import inspect
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -49,3 +53,29 @@ def reports_errors(command):
             sys.exit(EXIT_INTERNAL)
 
     return debug_option(wrapper)
+
+
+LOCK_FILE = ".cache/lock"
+
+
+@contextlib.contextmanager
+def project_lock(project: Path):
+    """Held while a command reads and writes the project's .cache/ and out/ (kg build, validate, export): a
+    second such command on the same project waits for the first, saying so on stderr, rather than failing
+    on the validation store (RocksDB opens in one process at a time) or interleaving its writes. A project
+    where .cache/ cannot be made (read-only) is not locked. Released when the command ends, however it ends."""
+    try:
+        (project / LOCK_FILE).parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(project / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    except OSError:
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            click.echo(f"waiting for another kg command on this project to finish ({LOCK_FILE})", err=True)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
