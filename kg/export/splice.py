@@ -124,7 +124,7 @@ class _KeysBuilder:
 class FileMap:
     """Where each block of an output file lies, and whose it is (see the module's doc)."""
 
-    VERSION = 1  # of this layout: kept with a map, so that a map another kg wrote is never misread
+    VERSION = 2  # of this layout: kept with a map, so that a map another kg wrote is never misread
 
     format: str
     salt: str  # JSON-LD: the context's fingerprint
@@ -140,7 +140,6 @@ class FileMap:
     masks: list[int]  # of each name: the prefixes its blocks use (Turtle, TriG)
     merged: dict[str, dict[str, tuple[tuple[str, str], ...]]]  # subject -> {owner: (predicate, object) pairs}
     merged_masks: dict[str, int] = field(default_factory=dict)  # Turtle: prefixes of each merged block
-    signature: tuple | None = None  # (size, mtime_ns, inode) of the file once written
 
     @property
     def size(self) -> int:
@@ -409,7 +408,7 @@ def _assemble(old: FileMap, owners: dict[str, Owner], loaded: dict[str, Piece], 
     segments.append(tail)
     new_map = replace(old, head=head, keys=keys.keys(), offsets=offsets, lengths=lengths, owners=owner_ids, names=names,
                       versions=[owners[n].version for n in names], masks=masks, merged=merged,
-                      merged_masks=merged_masks, signature=None)
+                      merged_masks=merged_masks)
     same = head == old.head and len(segments) == 3 and segments[1] == (old.offsets[0], old.size - len(tail))
     return Plan(segments, new_map, same)
 
