@@ -331,12 +331,12 @@ def union_check(small, changes: list[list[tuple]], *, pyoxigraph: bool = False):
     # With the units' summaries (as a build keeps them), HermiT is given exactly the same facts.
     summaries = [reason.summariser(ontology)(u, i) for u, i in zip(units, inferred)]
     if pyoxigraph:  # as the unit cache keeps them: packed, and unpacked to the same summaries
-        from kg.build import _pack_summary, _unpack_summary
+        from kg.build import _pack_summary, _Summary
 
         def parts(s):
             return s.own, s.mentioned, s.plain, set(s.facts), len(s.facts)
 
-        assert [parts(_unpack_summary(_pack_summary(s))) for s in summaries] == [parts(s) for s in summaries]
+        assert [parts(_Summary(_pack_summary(s))) for s in summaries] == [parts(s) for s in summaries]
     given = [reason._facts_about_shared(units, inferred, ontology=ontology, shared=registry, shared_inferred=base,
                                         summaries=known) for known in (None, summaries)]
     assert given[0] is not None and given[1] is not None
