@@ -28,7 +28,7 @@ import pyoxigraph as ox
 from kg.curation import (REGISTRY_FILE, Article, Label, Project, Source, blank_node_problems, label_conflicts, labels_of,
                          read_article, read_shared, terms_problems)
 from kg.errors import CheckFailed, KgError, Problem
-from kg.export import FORMATS, NEEDS, Piece, layout, load_all, read_context, stream_graphs
+from kg.export import FORMATS, NEEDS, Piece, layout, load_all, read_context, stream_graphs, stream_nt
 from kg.export import piece as make_piece
 from kg.export import piece_from_nquads
 from kg.export.splice import FileMap, Owner, file_map, owner_masks, write_plan
@@ -591,7 +591,8 @@ class _Assembled(Output):
 
     def _write_whole(self, stream: IO[bytes]) -> None:
         loads = [owner.load for owner in self.owners.values()]
-        streamed = stream_graphs(loads, self.format, stream) if self.format in ("nq", "trig") else None
+        streamed = (stream_graphs(loads, self.format, stream) if self.format in ("nq", "trig")
+                    else stream_nt(loads, stream) if self.format == "nt" else None)
         if streamed is None:  # in memory: one format's parts of every piece (load_all drops what is not needed)
             pieces = load_all(loads, self.format)
             made = layout(pieces, self.format, context=self.context)

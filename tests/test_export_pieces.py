@@ -19,7 +19,7 @@ from pyld import jsonld as pyld
 
 from conftest import INPUTS, ROOT, run
 from kg.export import (FORMATS, NEEDS, Piece, assemble, canonical, chunks, layout, load_all, piece, serialize,
-                       stream_graphs, write)
+                       stream_graphs, stream_nt, write)
 from kg.export.splice import owner_masks
 from kg.export.jsonld import Context, by_rdflib, dumps, node_text, sort_values
 from kg.build import build
@@ -143,19 +143,19 @@ def test_load_all_keeps_the_n_triples_only_of_subjects_in_several_pieces(real):
 
 
 def _streamed_is_whole(loads, name: str, whole, pieces) -> None:
-    """stream_graphs writes what `layout` lays out, and returns its keys, owners and block lengths; or
-    writes nothing, when a graph is in several pieces or several pieces have blank nodes."""
+    """stream_graphs (stream_nt) writes what `layout` lays out, and returns its keys, owners, merged subjects
+    and block lengths; or writes nothing, when a graph is in several pieces or several pieces have blank nodes."""
     buffer = io.BytesIO()
-    streamed = stream_graphs(loads, name, buffer)
+    streamed = stream_nt(loads, buffer) if name == "nt" else stream_graphs(loads, name, buffer)
     if streamed is None:
         assert buffer.getvalue() == b""
         graphs = [g for p in pieces for g in getattr(p, name).keys]
-        assert len(set(graphs)) < len(graphs) or sum(1 for p in pieces if p.blank) > 1
+        assert sum(1 for p in pieces if p.blank) > 1 or name != "nt" and len(set(graphs)) < len(graphs)
         return
     made, masks = streamed
     assert buffer.getvalue() == b"".join(whole.parts())
-    assert (made.head, made.keys, made.owners, made.lengths) == (whole.head, whole.keys, whole.owners,
-                                                                 [len(b) for b in whole.blocks])
+    assert (made.head, made.keys, made.owners, made.merged, made.lengths) == (
+        whole.head, whole.keys, whole.owners, whole.merged, [len(b) for b in whole.blocks])
     assert masks == owner_masks(pieces, name)
 
 
@@ -184,6 +184,20 @@ def test_stream_graphs_holds_two_pieces_at_most(synthetic):
 
 class Blocks(list):
     pass
+
+
+def test_stream_nt_loads_each_piece_twice_or_three_times(real, synthetic):
+    """Once for its subjects, once to write its blocks, and once more for a piece where a subject found in
+    several pieces was found first (the registry, for the entities inferred graphs say more about)."""
+    for quads in (real, synthetic):
+        pieces = [piece(g, context=CONTEXT) for g in _split(quads, _unit)]
+        loaded = Counter()
+        loads = [lambda n=n: loaded.update([n]) or pieces[n].only("nt") for n in range(len(pieces))]
+        _streamed_is_whole(loads, "nt", layout(pieces, "nt", context=CONTEXT), pieces)
+        shared = {s for s, n in Counter(s for p in pieces for s in p.nt.keys).items() if n > 1}
+        firsts = {min(n for n, p in enumerate(pieces) if s in p.nt.keys) for s in shared}
+        assert loaded == Counter({n: 3 if n in firsts else 2 for n in range(len(pieces))})
+        assert shared or quads is synthetic  # built without reasoning: no inferred graphs
 
 
 def test_write_streams_the_assembled_bytes(synthetic, tmp_path):
@@ -239,7 +253,7 @@ def test_random_pieces_assemble_to_the_whole(items, data):
         whole = layout(pieces, name, context=CONTEXT)
         loaded = load_all([lambda p=p: p for p in pieces], name)
         assert layout(loaded, name, context=CONTEXT) == whole, name
-        if name in ("nq", "trig"):
+        if name in ("nq", "trig", "nt"):
             _streamed_is_whole([lambda p=p: p for p in pieces], name, whole, pieces)
 
 

@@ -22,11 +22,11 @@ from typing import Iterable
 import pyoxigraph as ox
 
 from .pieces import (FORMAT_NAMES, NEEDS, Graphs, Piece, Subjects, assemble, chunks, layout, load_all, piece,
-                     piece_from_nquads, stream_graphs, write)
+                     piece_from_nquads, stream_graphs, stream_nt, write)
 
 __all__ = ["FORMATS", "Format", "Graphs", "NEEDS", "Piece", "Subjects", "assemble", "canonical", "chunks", "layout",
            "load_all", "piece", "piece_from_nquads", "read_context", "serialize", "stream_graphs",
-           "write"]
+           "stream_nt", "write"]
 
 
 @dataclass(frozen=True)
