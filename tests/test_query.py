@@ -308,3 +308,27 @@ def test_a_kg_nq_that_does_not_parse_in_the_loading_process_is_an_error_at_its_l
         kg_store._sync_work(tmp_path / "work", nq, {"https://e.org/g": "1"})
     (problem,) = caught.value.problems
     assert problem.path == str(nq) and problem.line == 2, problem
+
+
+def test_kg_nq_is_loaded_in_chunks_of_whole_lines_and_errors_keep_the_files_line(tmp_path, monkeypatch):
+    """A first load gives the bulk loader kg.store.LOAD_CHUNK bytes at a time (its memory grows with what it
+    is given): the store is kg.nq's, and a syntax error past the first chunk names the line of the file."""
+    import pyoxigraph as ox
+
+    from kg import store as kg_store
+
+    lines = [f'<https://e.org/s{i}> <https://e.org/p> "{i} é"@en <https://e.org/g{i % 3}> .\n' for i in range(40)]
+    nq = tmp_path / "kg.nq"
+    nq.write_text("".join(lines), encoding="utf-8")
+    monkeypatch.setattr(kg_store, "LOAD_CHUNK", 100)  # one line and a bit: the rest of a line goes with it
+    chunked = ox.Store()
+    kg_store._load(chunked, nq)
+    whole = ox.Store()
+    whole.bulk_load(path=str(nq), format=ox.RdfFormat.N_QUADS)
+    assert canonical_quads(chunked) == canonical_quads(whole) and len(chunked) == 40
+    lines[30] = "<https://e.org/s> oops .\n"
+    nq.write_text("".join(lines), encoding="utf-8")
+    with pytest.raises(KgError) as caught:
+        kg_store._load(ox.Store(), nq)
+    (problem,) = caught.value.problems
+    assert (problem.path, problem.line) == (str(nq), 31) and "line 31 " in problem.message, problem
