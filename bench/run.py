@@ -5,9 +5,9 @@
 For each size N, in one run:
 
 1. `kg synth` writes a corpus of N articles into a temporary folder (not timed);
-2. every step below runs in its own subprocess, timed (wall clock) with its peak memory (the largest
-   resident set of the step's process tree: `ru_maxrss` from `os.wait4`, which covers the Java child of
-   HermiT too):
+2. every step below runs in its own subprocess, timed (wall clock) with its peak memory: the largest
+   resident set of one process of the step's tree (`ru_maxrss` from `os.wait4`, which covers the Java child of
+   HermiT too), and the largest sum over all of them at once (proportional set sizes, sampled: `Sampler`):
    - naive: bench/naive.py — rdflib parses all Turtle, kg's grounding, stock pyshacl on the whole graph with
      the ontology, rdflib writes Turtle and JSON-LD (see its docstring);
    - `kg build` cold: out/ and .cache/ removed first;
@@ -51,13 +51,46 @@ class Measure:
     peak_mib: float | None
     status: str  # "ok", "failed (exit N)", "> budget", "skipped"
     timings: str = ""  # what `--timings` printed on stderr: where the step's time and memory went
+    total_mib: float | None = None  # the largest sum of all the step's processes' memory, sampled (Sampler)
 
     def cell(self) -> str:
         if self.status == "ok":
-            return f"{self.seconds:.2f} s / {self.peak_mib:.0f} MiB"
+            total = f" (sum {self.total_mib:.0f})" if self.total_mib else ""
+            return f"{self.seconds:.2f} s / {self.peak_mib:.0f} MiB{total}"
         if self.status == "> budget":
             return f"> budget ({self.seconds:.0f} s) / ≥ {self.peak_mib:.0f} MiB" if self.peak_mib else "> budget"
         return self.status
+
+
+class Sampler(threading.Thread):
+    """Every `interval` seconds, the sum of the proportional set size (PSS: each shared page divided among the
+    processes sharing it, so forked workers are not counted twice) of every process in the process group
+    `group`; `peak` is the largest sum seen. ru_maxrss gives only the largest single process."""
+
+    def __init__(self, group: int, interval: float = 0.25):
+        super().__init__(daemon=True)
+        self.group, self.interval, self.peak = group, interval, 0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(self.interval):
+            self.peak = max(self.peak, self.sample())
+
+    def sample(self) -> int:
+        total = 0
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/stat", "rb") as stat:
+                    fields = stat.read().rsplit(b")", 1)[1].split()
+                if int(fields[2]) != self.group:  # the process group, after state and parent
+                    continue
+                with open(f"/proc/{entry.name}/smaps_rollup", "rb") as rollup:
+                    total += next(int(line.split()[1]) for line in rollup if line.startswith(b"Pss:"))
+            except (OSError, StopIteration, IndexError, ValueError):  # ended meanwhile, or a kernel thread
+                continue
+        return total  # KiB
 
 
 def measure(command: list[str], *, budget: float, expect: tuple[int, ...] = (0,), cwd: Path = ROOT) -> Measure:
@@ -76,23 +109,28 @@ def measure(command: list[str], *, budget: float, expect: tuple[int, ...] = (0,)
 
     timer = threading.Timer(budget, kill)
     timer.start()
+    sampler = Sampler(process.pid)  # a new session: its process group is the step's processes
+    sampler.start()
     try:
         stderr = process.stderr.read()
         _, status, usage = os.wait4(process.pid, 0)
     finally:
         timer.cancel()
+        sampler.done.set()
+        sampler.join()
+    total = sampler.peak / 1024 or None
     process.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.perf_counter() - started
     peak = usage.ru_maxrss / 1024  # KiB on Linux
     text = stderr.decode(errors="replace")
     timings = text[text.index(TIMINGS_HEADER):] if TIMINGS_HEADER in text else ""
     if killed.is_set():
-        return Measure(seconds, peak, "> budget", timings)
+        return Measure(seconds, peak, "> budget", timings, total)
     if process.returncode not in expect:
         tail = text.strip().splitlines()[-3:]
         print(f"    {' '.join(command[2:])}: exit {process.returncode}: {' | '.join(tail)}", file=sys.stderr)
-        return Measure(seconds, peak, f"failed (exit {process.returncode})", timings)
-    return Measure(seconds, peak, "ok", timings)
+        return Measure(seconds, peak, f"failed (exit {process.returncode})", timings, total)
+    return Measure(seconds, peak, "ok", timings, total)
 
 
 def touch(corpus: Path, number: int, edit: int) -> None:
@@ -204,8 +242,9 @@ def table(sizes: list[int], results: dict[int, dict[str, Measure]], *, budget: f
         ok = a and b and a.status == b.status == "ok"
         cells.append(f"{b.seconds / a.seconds:,.1f}× time for {larger / smaller:,.0f}× articles" if ok else "")
     lines.append("| growth of kg build cold from the previous size | " + " | ".join(cells) + " |")
-    lines += ["", f"Each cell: wall time / peak resident memory of the step's process tree. Budget {budget:.0f} s per "
-                  f"step; corpus `kg synth --seed {seed}`."]
+    lines += ["", f"Each cell: wall time / peak resident memory of the step's largest process (ru_maxrss over its "
+                  f"process tree) (sum: the largest total of all its processes' proportional set sizes, sampled every "
+                  f"0.25 s). Budget {budget:.0f} s per step; corpus `kg synth --seed {seed}`."]
     for size in sizes:
         for name, m in results[size].items():
             if m.timings:
