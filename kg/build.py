@@ -33,7 +33,7 @@ from kg.export import piece as make_piece
 from kg.export import piece_from_nquads
 from kg.export.splice import FileMap, Owner, file_map, owner_masks, write_plan
 from kg.export.splice import plan as splice_plan
-from kg.forked import Forked, beside
+from kg.forked import Forked, beside, frozen
 from kg.ground import Grounded, ground
 from kg.memory import give_back
 from kg.namespaces import GRAPH, KG, REGISTRY_GRAPH, article_graph, inferred_graph, prefixed
@@ -197,7 +197,9 @@ def _map(function, items: list, *, progress: Progress, label: str) -> list:
     context = multiprocessing.get_context("fork")
     with progress.step(label, len(items)) as advance, ProcessPoolExecutor(os.cpu_count(), mp_context=context) as pool:
         results = []
-        for result in pool.map(function, items, chunksize=max(1, min(64, len(items) // (8 * os.cpu_count())))):
+        with frozen():  # map's first submit forks the workers
+            mapped = pool.map(function, items, chunksize=max(1, min(64, len(items) // (8 * os.cpu_count()))))
+        for result in mapped:
             results.append(result)
             advance()
         return results
@@ -580,9 +582,10 @@ class _Assembled(Output):
     at once. With a map of the file it replaces (kg.export.splice), only the articles that changed are
     loaded: the rest of the file is copied from the previous one.
 
-    The map of the file written is pickled as soon as it is made and kept as those bytes until `remember`
-    stores them: a map's many small objects, made among those of a whole format's pieces, kept the memory
-    of the pieces from going back to the system (0.5 GB per file at 10,000 articles)."""
+    The map of the file written is kept pickled, one bytes object rather than a million small ones, until
+    `remember` stores it beside the file's signature, which the next build compares before it unpickles the
+    map. A file written whole streams where its format allows (kg.export.stream_graphs, stream_nt); Turtle
+    and JSON-LD hold their own parts of every piece (kg.export.load_all)."""
 
     def __init__(self, owners: dict[str, Owner], format: str, context: dict):
         super().__init__(self._write_whole)
