@@ -36,7 +36,9 @@ def test_workers_run_at_most_ahead_chunks_beyond_the_results_taken():
 
 
 def test_nothing_to_do_starts_no_worker():
+    before = set(multiprocessing.active_children())
     run = Forked(lambda item: item, [], workers=2)
+    assert set(multiprocessing.active_children()) == before
     assert list(run) == []
     run.close()
 

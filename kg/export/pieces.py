@@ -18,8 +18,6 @@ re-rendering what no other piece touches:
 
 from __future__ import annotations
 
-import functools
-import operator
 from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -297,7 +295,7 @@ def stream_graphs(loads: Sequence[Callable[[], Piece]], format: str,
     nodes)."""
     places: list[tuple[str, int, int]] = []
     masks: list[int] = []
-    blank = 0
+    union = blank = 0
     for n, load in enumerate(loads):
         piece = load()
         part = getattr(piece, format)
@@ -306,11 +304,12 @@ def stream_graphs(loads: Sequence[Callable[[], Piece]], format: str,
         for m in part.masks:
             mask |= m
         masks.append(mask)
+        union |= mask
         blank += bool(piece.blank)
     places.sort()
     if blank > 1 or any(places[i][0] == places[i + 1][0] for i in range(len(places) - 1)):
         return None
-    head, separator = (b"", b"") if format == "nq" else (trig_head(functools.reduce(operator.or_, masks, 0)), b"\n")
+    head, separator = (b"", b"") if format == "nq" else (trig_head(union), b"\n")
     left = Counter(n for _, n, _ in places)
     loaded: dict[int, Graphs] = {}
     lengths = []
