@@ -52,7 +52,7 @@ from kg.validate import Finding, Report, validate
 
 VALIDATION_DIR = ".cache/validation"
 STATE_FILE = "state.pickle"
-_STORE_BESIDE_ABOVE = 1000  # articles from which a first validation loads its on-disk store in a second process
+_APART_FROM = 1000  # articles from which a first validation runs in processes of its own (validate_units)
 
 
 class _Sources(Mapping):
@@ -101,24 +101,36 @@ def validate_units(corpus, *, full: bool = False) -> Report:
         return _assemble(state["findings"])
 
     reads = None  # what the shapes read: parsed from them once, then kept in the state
+    fresh: set[str] = set()  # the units read in this run (the state has the others)
+
+    def joined(slug: str, what: str) -> str:
+        return "\n".join(getattr(corpus.unit(slug), what)) if slug in fresh else state[what].get(slug, "")
+
     if state is None:
-        # Everything is validated: in memory, which is several times quicker than on disk (RocksDB) at
-        # 10,000 articles. The on-disk store for later runs is loaded from the units too: on a large corpus
-        # in a second process, meanwhile (this one's memory then holds one store, not two at once).
-        units = corpus.units  # every unit, read once: validated here, and given to the second process
-        shared = ontology + list(project.registry.triples)
+        # Everything is validated, in memory, which is several times quicker than on disk (RocksDB) at
+        # 10,000 articles. On a large corpus that runs in a process of its own, given only what it reads (the
+        # units as they are kept: compressed N-Quads, 100 MB at 10,000 articles), so that the in-memory store
+        # (1.4 GiB there) never sits beside what this process holds of every article (0.5 GiB after
+        # reasoning); and the on-disk store for later runs is loaded from the units too, in a third process,
+        # meanwhile. A small corpus does both here, one after the other.
+        units = corpus.units  # every unit, read once
+        apart = spawned if len(units) >= _APART_FROM else partial
+        shared = ox.serialize(ontology + list(project.registry.triples), format=ox.RdfFormat.N_TRIPLES)
+        packed = [(unit.packed, article_graph(unit.slug)) for unit in units]
         on_disk = None
         if corpus.cache.enabled:
             gc.collect()  # RocksDB allows one open Store per process: let go of one a failed run left behind
             shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir(parents=True, exist_ok=True)
-            # the units as they are kept (compressed N-Quads): what a new process is given for them
-            arguments = (str(folder / "store"), ox.serialize(shared, format=ox.RdfFormat.N_TRIPLES),
-                         [(unit.packed, article_graph(unit.slug)) for unit in units])
-            on_disk = (spawned if len(units) >= _STORE_BESIDE_ABOVE else partial)(_write_store, *arguments)
-        store = shacl_sparql.new_store(shared, graphs=((unit.asserted, article_graph(unit.slug)) for unit in units))
-        focus = None
+            on_disk = apart(_write_store, str(folder / "store"), shared, packed)
+        whole = apart(_validate_whole, root, project.registry, corpus.folders, shapes, ontology, shared, packed,
+                      [(unit.slug, "\n".join(unit.nodes)) for unit in units])
+        del packed
+        report, analysed = whole()
+        shacl_sparql.remember(analysed)
+        fresh, focus = set(keys), None
     else:
+        on_disk = None
         (folder / STATE_FILE).unlink()  # until the store is in sync again: a crash means a fresh start
         shacl_sparql.remember(state.get("analysed", {}))  # compiling the shapes then parses no SPARQL again
         store = _open(folder / "store")
@@ -161,28 +173,25 @@ def validate_units(corpus, *, full: bool = False) -> Report:
                            if isinstance(q.subject, ox.NamedNode))
         focus = touched if not full else None
 
-    fresh = set(keys) if state is None else set(changed)  # units read now; the state has the others
+        fresh.update(changed)
+        owners = {n: "registry" for n in registry_nodes}
+        for slug in keys:
+            nodes = _split(joined(slug, "nodes"))
+            if focus is None or not focus.isdisjoint(nodes):
+                for node in nodes:
+                    owners.setdefault(node, slug)
+        sources = _Sources(root, project.registry, corpus.folders)
+        report = validate(store, shapes=shapes, ontology=ontology, sources=sources, units=owners,
+                          focus=None if focus is None else [ox.NamedNode(n) for n in sorted(focus)])
+        del store  # closes the RocksDB store (no cycle holds it), so the next run in this process can open it
 
-    def joined(slug: str, what: str) -> str:
-        return "\n".join(getattr(corpus.unit(slug), what)) if slug in fresh else state[what].get(slug, "")
-
-    owners = {n: "registry" for n in registry_nodes}
-    for slug in keys:
-        nodes = _split(joined(slug, "nodes"))
-        if focus is None or not focus.isdisjoint(nodes):
-            for node in nodes:
-                owners.setdefault(node, slug)
-    sources = _Sources(root, project.registry, corpus.folders)
-    report = validate(store, shapes=shapes, ontology=ontology, sources=sources, units=owners,
-                      focus=None if focus is None else [ox.NamedNode(n) for n in sorted(focus)])
     if not corpus.cache.enabled:
         return Report(report.conforms, _assemble({"": report.findings}).findings, report.graph)
     findings = {} if focus is None else {f: v for f, v in state["findings"].items() if f not in focus}
     for finding in report.findings:
         findings.setdefault(finding.focus, []).append(finding)
     findings = {f: tuple(v) for f, v in findings.items()}
-    del store  # closes the RocksDB store (no cycle holds it), so the next run in this process can open it
-    if state is None:
+    if on_disk is not None:
         on_disk()
     atomic_pickle(folder / STATE_FILE, (corpus.shared_key, {
         "units": keys,
@@ -206,6 +215,26 @@ def _write_store(path: str, shared: bytes, packed: list[tuple[bytes, str]]) -> N
     from kg import shacl_sparql
 
     shacl_sparql.new_store(_triples(shared), path, graphs=((zlib.decompress(p), g) for p, g in packed))
+
+
+def _validate_whole(root: Path, registry: Source, folders: dict[str, str], shapes: list[ox.Triple],
+                    ontology: list[ox.Triple], shared: bytes, packed: list[tuple[bytes, str]],
+                    nodes: list[tuple[str, str]]) -> tuple[Report, dict]:
+    """Every focus node validated, in an in-memory store of `shared` (the ontology's and the registry's triples,
+    as N-Triples) and the units' graphs (as `_write_store` has them); `nodes` is each unit's slug and nodes
+    (one per line), to point findings at their unit. Also returns what compiling the shapes learnt
+    (kg.shacl_sparql.analyses), for the state to keep when this ran in another process."""
+    from kg import shacl_sparql
+
+    store = shacl_sparql.new_store(_triples(shared), graphs=((zlib.decompress(p), g) for p, g in packed))
+    del packed
+    owners = {t.subject.value: "registry" for t in registry.triples if isinstance(t.subject, ox.NamedNode)}
+    for slug, joined in nodes:
+        for node in _split(joined):
+            owners.setdefault(node, slug)
+    report = validate(store, shapes=shapes, ontology=ontology, sources=_Sources(root, registry, folders), units=owners,
+                      focus=None)
+    return report, shacl_sparql.analyses()
 
 
 def _open(path: Path) -> ox.Store:
