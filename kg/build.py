@@ -471,23 +471,30 @@ def _site(corpus: Corpus, units: tuple[ArticleUnit, ...], report_context, report
         return site.Shared(report_context, [piece(s) for s in slugs], quads=quads, conforms=report.conforms,
                            findings=len(report.findings))
 
-    # The index page reads every piece: on a large corpus, in a second process started first, while this one
-    # brings the entity pages up to date and writes the data files.
+    # The index page reads every piece: on a large corpus, in a second process, while this one brings the entity
+    # pages up to date and writes the data files. It starts at once when an article changed (then the index
+    # changes, and is the longest piece of work left), else only if it is to be written (Output.prepare: out/
+    # may not hold it), and not at all when its key says it is there already (a build with nothing to do).
     apart = len(units) >= _BESIDE_ABOVE
-    index = beside(lambda: shared().index()) if apart else functools.cache(lambda: shared().index())
+    index = functools.cache(lambda: beside(lambda: shared().index()) if apart else shared().index)
     versions = {u.slug: u.piece_key for u in units}
+    index_key = hashlib.sha256("\0".join([corpus.shared_key, str(quads), str(report.conforms),
+                                          str(len(report.findings)), *(f"{s}\0{versions[s]}" for s in slugs)]).encode())
     previous = corpus.cache.get(_DEPENDENCIES, corpus.shared_key)
+    if apart and (previous is None or previous.versions != versions):
+        index()
     kept = incremental.update(previous, report_context, slugs, versions, corpus.keys, corpus.shared_key, piece)
     if kept is None:  # from every piece
+        waiter = index() if apart else None
         whole = shared()
         kept = incremental.compute(report_context, [piece(s) for s in slugs], versions, corpus.keys,
                                    corpus.shared_key, model=whole.model)
-        index = index() if apart else whole.index()
+        index = waiter() if apart else whole.index()
 
         def model(iri: str):
             return whole.model
     else:
-        index = Output(lambda stream, page=index: stream.write(page()), small=True, here=apart)
+        index = Output(lambda stream, page=index: stream.write(page()()), small=True, here=apart, prepare=index)
         order = {slug: i for i, slug in enumerate(slugs)}
         # The pages whose keys changed (those a build writes) from one model of all their dependencies' pieces:
         # a page shows nothing of an article it does not depend on, so more pieces make the same page.
@@ -508,7 +515,7 @@ def _site(corpus: Corpus, units: tuple[ArticleUnit, ...], report_context, report
         f"{site.REPORT_DIR}/style.css": pages.asset("style.css").encode("utf-8"),
         f"{site.REPORT_DIR}/ontology.html": ontology,
     }
-    keys = {}
+    keys = {f"{site.REPORT_DIR}/index.html": index_key.hexdigest()}
     for iri, key in kept.keys.items():
         path = site.entity_path(iri)
         files[path] = Output(lambda stream, iri=iri: stream.write(pages.entity(model(iri), iri)), small=True)
@@ -545,10 +552,12 @@ class Output:
 
     `write_to(stream)` writes it; `read()` returns its bytes (for tests and small corpora)."""
 
-    def __init__(self, writer: Callable[[IO[bytes]], None], *, small: bool = False, here: bool = False):
+    def __init__(self, writer: Callable[[IO[bytes]], None], *, small: bool = False, here: bool = False,
+                 prepare: Callable[[], object] | None = None):
         self._writer = writer
         self.small = small  # small enough to read whole (a page): compared in memory, not staged
         self.here = here  # made in this process only (it waits for a process this one started), never in a worker
+        self.prepare = prepare or (lambda: None)  # called by `write` once it knows it will write or compare this
 
     def write_to(self, stream: IO[bytes]) -> None:
         self._writer(stream)
@@ -958,6 +967,8 @@ def write(out_dir: Path, files: dict[str, bytes | Output], *, keys: dict[str, st
             kept.add(name)  # its manifest entry stays as it is
         else:
             todo.append(name)
+            if isinstance(files[name], Output):
+                files[name].prepare()  # work that can start now (the index page, in a second process)
     pages = _read_small(files, [n for n in todo if isinstance(files[n], Output) and files[n].small])
     try:
         for name in todo:

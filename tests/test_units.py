@@ -243,7 +243,8 @@ def test_the_index_page_made_in_a_second_process_is_the_one_made_here(corpus, mo
     assert len(forked) == 1 and isinstance(whole, bytes)
     build(corpus)
     kept = build(corpus).files["report/index.html"]  # the dependencies of the build before, kept
-    assert len(forked) == 3 and isinstance(kept, Output)
+    assert len(forked) == 2 and isinstance(kept, Output)  # no article changed: started only if written
+    assert kept.read() == here and len(forked) == 3
     assert isinstance(here, bytes) and b"<svg" in here and whole == here and kept.read() == here
     assert kept.read() == here  # read again: the forked process's answer, kept
 
@@ -449,6 +450,37 @@ def test_kg_build_names_the_query_store_without_reading_kg_nq_again(corpus, tmp_
     with (out / "kg.nq").open("a") as f:
         f.write("<urn:x> <urn:p> <urn:y> .\n")
     assert store_path(out) not in stores and len(open_store(out)) == quads + 1
+
+
+def test_the_index_page_is_made_only_when_an_article_changed(corpus, tmp_path, monkeypatch):
+    """The index page has a key (every article's piece version, the dataset's size, the validation's
+    outcome): a build with nothing to do starts no second process for it and leaves it alone; after an edit
+    the second process starts at once, and the page shows the edit."""
+    from click.testing import CliRunner
+
+    import kg.build
+
+    runner = CliRunner()
+    folder = tmp_path / "corpus"
+    shutil.copytree(corpus, folder)
+    monkeypatch.setattr(kg.build, "_BESIDE_ABOVE", 0)
+    assert run(runner, "build", "-C", folder, "--no-reason").exit_code == 0
+    forked = []
+    original = kg.build.beside
+    monkeypatch.setattr(kg.build, "beside", lambda function: forked.append(function) or original(function))
+    index = folder / "out" / "report" / "index.html"
+    before = index.stat()
+    assert run(runner, "build", "-C", folder, "--no-reason").exit_code == 0
+    assert forked == [] and index.stat().st_mtime_ns == before.st_mtime_ns
+    slug = sorted(p.name for p in (folder / "articles").iterdir())[1]
+    _append_facts(folder, slug, f'\n{_first_subject(folder, slug)} skos:editorialNote "an edit"@en .\n')
+    result = run(runner, "build", "-C", folder, "--no-reason")
+    assert result.exit_code == 0, result.output
+    assert len(forked) == 1
+    fresh = tmp_path / "fresh"
+    shutil.copytree(folder, fresh, ignore=shutil.ignore_patterns(".cache", "out"))
+    assert run(runner, "build", "-C", fresh, "--no-reason").exit_code == 0
+    assert index.read_bytes() == (fresh / "out" / "report" / "index.html").read_bytes() != b""
 
 
 def test_out_removed_is_written_again_with_the_index_page_made_beside(corpus, tmp_path, monkeypatch):
