@@ -125,7 +125,6 @@ def validate_units(corpus, *, full: bool = False) -> Report:
             on_disk = apart(_write_store, str(folder / "store"), shared, packed)
         whole = apart(_validate_whole, root, project.registry, corpus.folders, shapes, ontology, shared, packed,
                       [(unit.slug, "\n".join(unit.nodes)) for unit in units])
-        del packed
         report, analysed = whole()
         shacl_sparql.remember(analysed)
         fresh, focus = set(keys), None
@@ -227,7 +226,6 @@ def _validate_whole(root: Path, registry: Source, folders: dict[str, str], shape
     from kg import shacl_sparql
 
     store = shacl_sparql.new_store(_triples(shared), graphs=((zlib.decompress(p), g) for p, g in packed))
-    del packed
     owners = {t.subject.value: "registry" for t in registry.triples if isinstance(t.subject, ox.NamedNode)}
     for slug, joined in nodes:
         for node in _split(joined):
