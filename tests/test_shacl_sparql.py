@@ -409,3 +409,47 @@ def test_graphs_split_as_text_make_the_store_that_their_triples_make():
     assert quads(shacl_sparql.new_store(graphs=[(nquads, graph + "/other")])) == expected
     half = len(triples) // 2
     assert quads(shacl_sparql.new_store(triples[:half], graphs=[(nquads, graph)])) == expected
+
+
+CHAIN_DATA = PREFIXES + '''
+ex:a1 ex:p ex:b1 , ex:b2 . ex:a2 ex:p ex:b2 . ex:a3 ex:p ex:b3 .
+ex:b1 ex:r ex:c1 . ex:b2 ex:r ex:c1 , ex:c2 .
+ex:c1 ex:q ex:d1 . ex:c2 ex:q ex:d2 , ex:d3 .
+ex:e1 ex:s ex:f1 . ex:e2 ex:s ex:f2 .
+'''
+
+
+@pytest.mark.parametrize("body, chained", [
+    # blocks in the order they connect to what is bound (?a): (a, b), then (b, c), then (c, d)
+    ("{ ?a ex:p ?b . ?c ex:q ?d . ?b ex:r ?c FILTER (?d != ex:d3) }",
+     "{ ?a ex:p ?b LATERAL { ?b ex:r ?c } LATERAL { ?c ex:q ?d } FILTER (?d != ex:d3) }"),
+    # a block that shares nothing with the rest is still joined, after the connected ones
+    ("{ ?e ex:s ?f . ?a ex:p ?b ; ex:p ?b2 . }", "{ ?a ex:p ?b ; ex:p ?b2 LATERAL { ?e ex:s ?f } }"),
+    ("{ ?a ex:p ?b . FILTER NOT EXISTS { ?b ex:r ex:c2 } ?b ex:r ?c }",
+     "{ ?a ex:p ?b LATERAL { ?b ex:r ?c } FILTER NOT EXISTS { ?b ex:r ex:c2 } }"),
+    # left as written: one block; what may leave a variable unbound; a blank node label; a decimal point
+    ("{ ?a ex:p ?b ; ex:p ?c }", None),
+    ("{ ?a ex:p ?b . OPTIONAL { ?b ex:r ?c } }", None),
+    ("{ ?a ex:p _:x . _:x ex:r ?c }", None),
+    ("{ ?a ex:p ?b . ?b ex:r 1.5 }", None),
+])
+def test_an_exists_body_chained_by_lateral_finds_what_the_join_finds(body, chained):
+    """kg.shacl_sparql._chained (the patterns of an EXISTS body chained by LATERAL, which pyoxigraph then
+    evaluates with the bindings so far, not as hash joins over all the data): the same solutions as the
+    body joined as written, for every binding of the variable bound outside."""
+    tokens = shacl_sparql._Tokens(body)
+    made = shacl_sparql._chained(tokens, 0, {"a"})
+    assert made == chained
+    if made is None:
+        return
+    store = ox.Store()
+    store.extend(ox.Quad(t.subject, t.predicate, t.object) for t in _parse(CHAIN_DATA))
+    head = "PREFIX ex: <http://example.org/t#> SELECT * WHERE { VALUES ?a { ex:a1 ex:a2 ex:a3 ex:b1 } "
+
+    def solutions(query: str) -> set:
+        result = store.query(query)
+        names = result.variables
+        return {tuple(s[v] for v in names) for s in result}
+
+    written = solutions(head + body + " }")
+    assert written and solutions(head + "LATERAL { SELECT * WHERE " + made + " } }") == written
