@@ -960,6 +960,7 @@ def write(out_dir: Path, files: dict[str, bytes | Output], *, keys: dict[str, st
     base = os.path.join(str(out_dir), "")
     trash = manifest.parent / _TRASH if manifest is not None else None
     syncing: list[threading.Thread] = []
+    fsynced, unsynced = 0, False  # small files synced as written; whether any was not
     todo = []
     for name in sorted(files):
         # strings, not paths, until a file is written: out/ holds a hundred thousand pages
@@ -986,6 +987,11 @@ def write(out_dir: Path, files: dict[str, bytes | Output], *, keys: dict[str, st
             if not isinstance(data, Output):  # compared before staging
                 with open(handle, "wb", closefd=True) as stream:
                     stream.write(data)
+                    if fsynced < _SYNC_EACH:
+                        os.fsync(stream.fileno())
+                        fsynced += 1
+                    else:
+                        unsynced = True
                 changed.append(name)
                 continue
             with os.fdopen(handle, "wb") as stream:
@@ -1000,8 +1006,11 @@ def write(out_dir: Path, files: dict[str, bytes | Output], *, keys: dict[str, st
             changed.append(name)
         for thread in syncing:
             thread.join()
-        if changed:
-            os.sync()  # every staged file on disk before any rename (one sync, not one per file)
+        if unsynced:
+            # every staged file on disk before any rename: a first build's hundred thousand pages with one
+            # sync, not one each; a few pages are synced as written instead, so that a build after an edit
+            # does not wait for whatever else is waiting to be written (a query store just loaded: 0.8 s a GB)
+            os.sync()
         renamed = set(changed)  # a set: a first build stages a hundred thousand pages
         for name, temp, target in staged:
             if name in renamed:
@@ -1030,6 +1039,7 @@ def write(out_dir: Path, files: dict[str, bytes | Output], *, keys: dict[str, st
     return changed
 
 
+_SYNC_EACH = 256  # small files `write` syncs one by one; with more it syncs everything once, before the renames
 _TRASH = "trash"  # beside the manifest: replaced outputs, freed by a process of their own (`_free_beside`)
 
 

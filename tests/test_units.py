@@ -195,6 +195,37 @@ def test_after_an_edit_the_rdf_outputs_are_spliced_from_the_previous_ones(corpus
     assert _tree(folder / "out") == _tree(clean / "out")
 
 
+def test_a_few_pages_are_synced_one_by_one_and_many_with_one_sync(corpus, tmp_path, monkeypatch):
+    """kg.build.write syncs every staged file before any rename. After an edit (a few pages, the data files
+    synced in threads) it syncs each page as written and never the whole system, whose other dirty data
+    (a query store just loaded) it would wait for; with more pages than _SYNC_EACH, one os.sync."""
+    import os
+
+    from click.testing import CliRunner
+
+    import kg.build
+
+    folder = tmp_path / "synced"
+    shutil.copytree(corpus, folder)
+    runner = CliRunner()
+    syncs, fsyncs = [], []
+    original_fsync = os.fsync
+    monkeypatch.setattr(kg.build.os, "sync", lambda: syncs.append(1))
+    monkeypatch.setattr(kg.build.os, "fsync", lambda fd: fsyncs.append(fd) or original_fsync(fd))
+    monkeypatch.setattr(kg.build, "_SYNC_EACH", 2)
+    assert run(runner, "build", "-C", folder, "--no-reason").exit_code == 0
+    assert syncs == [1] and len(fsyncs) >= 2  # a first build: many pages
+    monkeypatch.setattr(kg.build, "_SYNC_EACH", 256)
+    slug = sorted(p.name for p in (folder / "articles").iterdir())[2]
+    _append_facts(folder, slug, f'\n{_first_subject(folder, slug)} skos:editorialNote "synced"@en .\n')
+    syncs.clear()
+    fsyncs.clear()
+    result = run(runner, "build", "-C", folder, "--no-reason")
+    assert result.exit_code == 0, result.output
+    assert syncs == [] and len(fsyncs) >= 5  # the five data files (in threads) and the pages the edit changed
+    assert b'"synced"@en' in (folder / "out" / "kg.nq").read_bytes()
+
+
 def test_replaced_data_files_are_freed_by_a_process_of_their_own(corpus, tmp_path, monkeypatch):
     """kg.build.write: a data file that an edit replaces keeps a second name in .cache/trash, so the rename
     does not free its blocks; an `rm` the build does not wait for removes it, and whatever a build that
