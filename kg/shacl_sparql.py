@@ -1424,10 +1424,10 @@ def _chained(tokens: _Tokens, open_index: int, bound: set[str]) -> str | None:
             if start is not None:
                 blocks.append((start, i - 1))
                 start = None
-            j = i + 1
-            k = j + 1 if w == "FILTER" and tokens.word(j) == "EXISTS" else j + 2 if tokens.word(j) == "NOT" else j
+            j = i + 1  # FILTER (...), FILTER EXISTS {...}, FILTER NOT EXISTS {...} or FILTER regex(...)
+            k = j + 1 if tokens.word(j) == "EXISTS" else j + 2 if tokens.word(j) == "NOT" else j
             if items[k][2] not in ("(", "{"):
-                k += 1  # a function call: FILTER regex(...)
+                k += 1
             if k >= close or items[k][2] not in ("(", "{"):
                 return None
             filters.append((i, tokens.match[k]))
