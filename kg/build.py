@@ -476,25 +476,26 @@ def _site(corpus: Corpus, units: tuple[ArticleUnit, ...], report_context, report
     # changes, and is the longest piece of work left), else only if it is to be written (Output.prepare: out/
     # may not hold it), and not at all when its key says it is there already (a build with nothing to do).
     apart = len(units) >= _BESIDE_ABOVE
-    index = functools.cache(lambda: beside(lambda: shared().index()) if apart else shared().index)
+    # making() starts the work (once) and returns what gives the page
+    making = functools.cache(lambda: beside(lambda: shared().index()) if apart else shared().index)
     versions = {u.slug: u.piece_key for u in units}
-    index_key = hashlib.sha256("\0".join([corpus.shared_key, str(quads), str(report.conforms),
-                                          str(len(report.findings)), *(f"{s}\0{versions[s]}" for s in slugs)]).encode())
+    index_key = hashlib.sha256("\0".join([corpus.shared_key, str(quads), str(report.conforms), str(len(report.findings)),
+                                          *(f"{s}\0{versions[s]}" for s in slugs)]).encode()).hexdigest()
     previous = corpus.cache.get(_DEPENDENCIES, corpus.shared_key)
     if apart and (previous is None or previous.versions != versions):
-        index()
+        making()
     kept = incremental.update(previous, report_context, slugs, versions, corpus.keys, corpus.shared_key, piece)
     if kept is None:  # from every piece
-        waiter = index() if apart else None
+        page = making() if apart else None
         whole = shared()
         kept = incremental.compute(report_context, [piece(s) for s in slugs], versions, corpus.keys,
                                    corpus.shared_key, model=whole.model)
-        index = waiter() if apart else whole.index()
+        index = page() if apart else whole.index()
 
         def model(iri: str):
             return whole.model
     else:
-        index = Output(lambda stream, page=index: stream.write(page()()), small=True, here=apart, prepare=index)
+        index = Output(lambda stream: stream.write(making()()), small=True, here=apart, prepare=making)
         order = {slug: i for i, slug in enumerate(slugs)}
         # The pages whose keys changed (those a build writes) from one model of all their dependencies' pieces:
         # a page shows nothing of an article it does not depend on, so more pieces make the same page.
@@ -515,7 +516,7 @@ def _site(corpus: Corpus, units: tuple[ArticleUnit, ...], report_context, report
         f"{site.REPORT_DIR}/style.css": pages.asset("style.css").encode("utf-8"),
         f"{site.REPORT_DIR}/ontology.html": ontology,
     }
-    keys = {f"{site.REPORT_DIR}/index.html": index_key.hexdigest()}
+    keys = {f"{site.REPORT_DIR}/index.html": index_key}
     for iri, key in kept.keys.items():
         path = site.entity_path(iri)
         files[path] = Output(lambda stream, iri=iri: stream.write(pages.entity(model(iri), iri)), small=True)
@@ -960,7 +961,7 @@ def write(out_dir: Path, files: dict[str, bytes | Output], *, keys: dict[str, st
     base = os.path.join(str(out_dir), "")
     trash = manifest.parent / _TRASH if manifest is not None else None
     syncing: list[threading.Thread] = []
-    fsynced, unsynced = 0, False  # small files synced as written; whether any was not
+    written_small = 0  # small files written: the first _SYNC_EACH are synced as written
     todo = []
     for name in sorted(files):
         # strings, not paths, until a file is written: out/ holds a hundred thousand pages
@@ -987,11 +988,9 @@ def write(out_dir: Path, files: dict[str, bytes | Output], *, keys: dict[str, st
             if not isinstance(data, Output):  # compared before staging
                 with open(handle, "wb", closefd=True) as stream:
                     stream.write(data)
-                    if fsynced < _SYNC_EACH:
+                    written_small += 1
+                    if written_small <= _SYNC_EACH:
                         os.fsync(stream.fileno())
-                        fsynced += 1
-                    else:
-                        unsynced = True
                 changed.append(name)
                 continue
             with os.fdopen(handle, "wb") as stream:
@@ -1006,7 +1005,7 @@ def write(out_dir: Path, files: dict[str, bytes | Output], *, keys: dict[str, st
             changed.append(name)
         for thread in syncing:
             thread.join()
-        if unsynced:
+        if written_small > _SYNC_EACH:
             # every staged file on disk before any rename: a first build's hundred thousand pages with one
             # sync, not one each; a few pages are synced as written instead, so that a build after an edit
             # does not wait for whatever else is waiting to be written (a query store just loaded: 0.8 s a GB)

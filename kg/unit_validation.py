@@ -92,7 +92,6 @@ def validate_units(corpus, *, full: bool = False) -> Report:
     folder = root / VALIDATION_DIR
     shapes = [t for s in project.shapes for t in s.triples]
     ontology = [t for s in project.ontology for t in s.triples]
-    registry_nodes = {t.subject.value for t in project.registry.triples if isinstance(t.subject, ox.NamedNode)}
     keys = corpus.keys
 
     # kept under the shared inputs' key: a state of other ontology, shapes, registry or kg is not read
@@ -136,6 +135,7 @@ def validate_units(corpus, *, full: bool = False) -> Report:
         changed = sorted(s for s in keys.keys() | state["units"].keys() if keys.get(s) != state["units"].get(s))
         touched: set[str] = set()
         backward, read = reads = state.get("reads") or _shape_reads(project.shapes)
+        registry_nodes = _registry_nodes(project.registry)
         hubs: set[str] = set()  # registry entities a changed article links to along a backward predicate
         spreading: list[str] = []  # changed articles whose edit can change results beyond their own nodes
 
@@ -209,24 +209,32 @@ def validate_units(corpus, *, full: bool = False) -> Report:
 
 
 def _write_store(path: str, shared: bytes, packed: list[tuple[bytes, str]]) -> None:
-    """The on-disk validation store at `path` of `shared` (the ontology's and the registry's triples, as
-    N-Triples) and the units' graphs (`ArticleUnit.packed`, and the graph's IRI); closed when this returns."""
+    """The on-disk validation store at `path` (`_store`); closed when this returns."""
+    _store(shared, packed, path)
+
+
+def _store(shared: bytes, packed: list[tuple[bytes, str]], path: str | None = None) -> ox.Store:
+    """A validation store (in memory, or on disk at `path`) of `shared` (the ontology's and the registry's
+    triples, as N-Triples) and the units' graphs (`ArticleUnit.packed`, and the graph's IRI)."""
     from kg import shacl_sparql
 
-    shacl_sparql.new_store(_triples(shared), path, graphs=((zlib.decompress(p), g) for p, g in packed))
+    return shacl_sparql.new_store(_triples(shared), path, graphs=((zlib.decompress(p), g) for p, g in packed))
+
+
+def _registry_nodes(registry: Source) -> set[str]:
+    return {t.subject.value for t in registry.triples if isinstance(t.subject, ox.NamedNode)}
 
 
 def _validate_whole(root: Path, registry: Source, folders: dict[str, str], shapes: list[ox.Triple],
                     ontology: list[ox.Triple], shared: bytes, packed: list[tuple[bytes, str]],
                     nodes: list[tuple[str, str]]) -> tuple[Report, dict]:
-    """Every focus node validated, in an in-memory store of `shared` (the ontology's and the registry's triples,
-    as N-Triples) and the units' graphs (as `_write_store` has them); `nodes` is each unit's slug and nodes
+    """Every focus node validated, in an in-memory store (`_store`); `nodes` is each unit's slug and nodes
     (one per line), to point findings at their unit. Also returns what compiling the shapes learnt
     (kg.shacl_sparql.analyses), for the state to keep when this ran in another process."""
     from kg import shacl_sparql
 
-    store = shacl_sparql.new_store(_triples(shared), graphs=((zlib.decompress(p), g) for p, g in packed))
-    owners = {t.subject.value: "registry" for t in registry.triples if isinstance(t.subject, ox.NamedNode)}
+    store = _store(shared, packed)
+    owners = dict.fromkeys(_registry_nodes(registry), "registry")
     for slug, joined in nodes:
         for node in _split(joined):
             owners.setdefault(node, slug)
