@@ -9,6 +9,8 @@ import functools
 import gc
 import multiprocessing
 import os
+import pickle
+import traceback
 from concurrent.futures import ProcessPoolExecutor
 from collections import deque
 from typing import Callable, Iterator
@@ -107,20 +109,86 @@ def beside(function: Callable) -> Callable:
     return functools.cache(wait)
 
 
-def spawned(function: Callable, *args) -> Callable:
+def spawned(function: Callable, *args) -> "Spawned":
     """Start `function(*args)` in a new Python process (`function` and `args` pickle to it); return what
-    waits for its result, as `beside` does. For work on a RocksDB store (pyoxigraph's on-disk Store): a forked
+    waits for its result (`Spawned`). For work on a RocksDB store (pyoxigraph's on-disk Store): a forked
     process does not get the background threads of a RocksDB this one has opened, and can wait for them
     forever. On one core it runs here, when first asked for."""
-    if (os.cpu_count() or 1) == 1:
-        return functools.cache(functools.partial(function, *args))
-    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-    future = pool.submit(function, *args)
+    return Spawned(function, args)
 
-    def wait():
-        try:
-            return future.result()
-        finally:
-            pool.shutdown()
 
-    return functools.cache(wait)
+class Spawned:
+    """`function(*args)` running in a spawned process. Call it for the result (waiting for it; the same
+    result, or the same exception, on later calls); `cancel()` ends the process, for a caller that failed
+    before it needed the result. A process that dies without answering (killed, out of memory) is a
+    RuntimeError here, not a wait forever."""
+
+    def __init__(self, function: Callable, args: tuple):
+        self.name = function.__name__
+        self.outcome: tuple[str, object] | None = None  # ("returned" | "raised", value), once known
+        self.process = self.receiving = None
+        if (os.cpu_count() or 1) == 1:
+            self.local = functools.partial(function, *args)
+            return
+        context = multiprocessing.get_context("spawn")
+        self.receiving, sending = context.Pipe(duplex=False)
+        self.process = context.Process(target=_answer, args=(sending, function, args), daemon=True)
+        self.process.start()
+        sending.close()  # the child holds the only sending end now: end of file means it is gone
+
+    def __call__(self):
+        if self.outcome is None:
+            if self.process is None:
+                self.outcome = _outcome(self.local)
+            else:
+                try:
+                    self.outcome = self.receiving.recv()
+                except EOFError:
+                    self.process.join()
+                    self.outcome = ("raised", RuntimeError(
+                        f"{self.name} ended without an answer (exit code {self.process.exitcode})"))
+                self._end()
+        kind, value, where = (*self.outcome, None)[:3]
+        if kind == "raised":
+            raise value from (_Remote(where) if where else None)
+        return value
+
+    def cancel(self) -> None:
+        """End the work (killing its process) unless its outcome is known; calling afterwards raises."""
+        if self.outcome is None:
+            if self.process is not None:
+                self.process.kill()
+                self._end()
+            self.outcome = ("raised", RuntimeError(f"{self.name} was cancelled"))
+
+    def _end(self) -> None:
+        self.process.join()
+        self.receiving.close()
+        self.process.close()
+        self.process = None
+
+
+class _Remote(Exception):
+    """The traceback, in the spawned process, of an exception raised again here."""
+
+
+def _outcome(call: Callable) -> tuple[str, object]:
+    try:
+        return ("returned", call())
+    except Exception as error:  # noqa: BLE001 - raised again where the result is asked for
+        return ("raised", error)
+
+
+def _answer(sending, function: Callable, args: tuple) -> None:
+    """In the spawned process: send what `function(*args)` returned or raised."""
+    outcome = _outcome(functools.partial(function, *args))
+    if outcome[0] == "raised":  # its traceback does not pickle: sent as text
+        outcome += ("".join(traceback.format_exception(outcome[1])),)
+    try:
+        data = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as error:  # noqa: BLE001 - an answer that does not pickle
+        data = pickle.dumps(("raised", RuntimeError(f"{function.__name__}: its answer does not pickle: {error!r}")))
+    try:
+        sending.send_bytes(data)
+    except OSError:  # the waiting process is gone (or cancelled this): no one to answer
+        pass

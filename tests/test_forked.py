@@ -3,6 +3,8 @@
 import multiprocessing
 import time
 
+import pytest
+
 from kg.forked import Forked
 
 
@@ -62,3 +64,44 @@ def test_a_worker_s_collections_do_not_copy_the_objects_it_was_forked_with():
         run.close()
     assert private < 40, private
     assert len(held) == 1_000_000
+
+
+def _twice(x):
+    return 2 * x
+
+
+def _fails(x):
+    raise ValueError(f"bad {x}")
+
+
+def test_spawned_returns_the_result_or_raises_the_error_with_its_traceback_there():
+    from kg.forked import spawned
+
+    assert spawned(_twice, 21)() == 42
+    failing = spawned(_fails, 3)
+    for _ in range(2):  # the same error on a later call
+        with pytest.raises(ValueError, match="bad 3") as raised:
+            failing()
+        assert "_fails" in str(raised.value.__cause__)  # where it was raised, in the spawned process
+
+
+def test_spawned_work_cancelled_or_dead_is_an_error_not_a_wait_forever():
+    import os
+
+    from kg.forked import spawned
+
+    sleeping = spawned(time.sleep, 60)
+    pid = sleeping.process.pid
+    started = time.perf_counter()
+    sleeping.cancel()
+    assert time.perf_counter() - started < 10
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # ended and reaped
+    with pytest.raises(RuntimeError, match="sleep was cancelled"):
+        sleeping()
+    with pytest.raises(RuntimeError, match=r"_exit ended without an answer \(exit code 3\)"):
+        spawned(os._exit, 3)()
+    done = spawned(_twice, 1)
+    assert done() == 2
+    done.cancel()  # once answered, cancelling changes nothing
+    assert done() == 2
