@@ -39,7 +39,7 @@ from kg.memory import give_back
 from kg.namespaces import GRAPH, KG, REGISTRY_GRAPH, article_graph, inferred_graph, prefixed
 from kg.progress import Progress
 from kg.units import Cache, Fingerprints, Index, atomic_pickle, code_hash, files_hash, read_keyed
-from kg.unit_validation import validate_units
+from kg.unit_validation import start as start_validation, validate_units
 from kg.validate import Report
 
 OUT_DIR = "out"
@@ -399,14 +399,22 @@ def build(root: Path, *, reason: bool = True, site: bool = True, cache: bool = T
         raise KgError(Problem("remote JSON-LD contexts are never fetched; inline the @context", CONTEXT_FILE))
     corpus = read_units(root, cache=cache, progress=progress)
     project = corpus.project
-    if reason:
-        registry_inferred, units = _reason(corpus, progress=progress)
-    else:
-        registry_inferred, units = b"", tuple(u.with_inferred(b"") for u in corpus.units)
+    # Validation reads only the asserted facts, so it goes on while this process reasons: a large corpus's first
+    # one in processes of its own (HermiT's JVMs and this process leave a fifth of two cores idle, and
+    # validation's SHACL queries run on one core once its stores are loaded), a later one in a thread.
+    validation = start_validation(corpus, beside=True)
+    try:
+        if reason:
+            registry_inferred, units = _reason(corpus, progress=progress)
+        else:
+            registry_inferred, units = b"", tuple(u.with_inferred(b"") for u in corpus.units)
+    except BaseException:
+        validation.cancel()
+        raise
 
     # Consistency first: SHACL results on an inconsistent graph would only distract.
     with progress.step("validating", 1) as advance:
-        report = validate_units(corpus)
+        report = validation()
         advance()
     if not report.conforms:
         raise NotConforming(report)
@@ -936,7 +944,8 @@ def assemble(project: Project, units, registry_inferred: bytes = b"") -> tuple[o
     return tuple(sorted(set(quads), key=str))
 
 def write(out_dir: Path, files: dict[str, bytes | Output], *, keys: dict[str, str] | None = None,
-          manifest: Path | None = None) -> list[str]:
+          manifest: Path | None = None, on_staged: Callable[[str, str], object] | None = None,
+          first: tuple[str, ...] = ()) -> list[str]:
     """Write each file atomically (temp file in the same folder, then rename); return changed names.
 
     Names may hold sub-folders ("report/index.html"); every file is staged before any is renamed. A file
@@ -947,7 +956,9 @@ def write(out_dir: Path, files: dict[str, bytes | Output], *, keys: dict[str, st
     then (same size, modification time and inode, as git's index checks), is not even read: after editing
     one article of 10,000, the hundred thousand other pages are left alone without comparing them. The
     large outputs (`Output.write_over`) keep a map of what they wrote beside the manifest, to rewrite the
-    file from the previous one next time."""
+    file from the previous one next time. `on_staged(name, path)` is told where each large output's new content
+    is as soon as it is complete: staged to replace the file, or the file itself when it holds it already
+    (kg build starts loading the query store from kg.nq then). Files named in `first` are written first."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     keys = keys or {}
@@ -963,7 +974,7 @@ def write(out_dir: Path, files: dict[str, bytes | Output], *, keys: dict[str, st
     syncing: list[threading.Thread] = []
     written_small = 0  # small files written: the first _SYNC_EACH are synced as written
     todo = []
-    for name in sorted(files):
+    for name in sorted(files, key=lambda name: (name not in first, name)):
         # strings, not paths, until a file is written: out/ holds a hundred thousand pages
         if name in keys and known.get(name) == (keys[name], _signature(base + name)):
             kept.add(name)  # its manifest entry stays as it is
@@ -1000,8 +1011,12 @@ def write(out_dir: Path, files: dict[str, bytes | Output], *, keys: dict[str, st
                 # what making it held, before the next: when assembled whole, every article's share of a format
                 give_back(collect=same is None)
                 if same or (same is None and target.is_file() and _same(temp, target)):
+                    if on_staged is not None:
+                        on_staged(name, str(target))  # what it holds is what was to be written
                     continue
                 syncing.append(_sync_beside(stream.fileno()))  # to disk while the next file is made
+            if on_staged is not None:
+                on_staged(name, temp)
             changed.append(name)
         for thread in syncing:
             thread.join()

@@ -24,6 +24,7 @@ import re
 import shutil
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -87,18 +88,21 @@ def store_path(out_dir: Path, *, cache_dir: Path | None = None) -> Path:
 
 
 def refresh(out_dir: Path, *, cache_dir: Path | None = None, graphs: dict[str, str] | None = None,
-            key: str | None = None) -> Path:
+            key: str | None = None, loading: "Loading | None" = None) -> Path:
     """Make sure the store for the current out/kg.nq exists; return its directory. Cheap when up to date.
 
     `graphs` (from `kg build`: named graph IRI -> a key that changes whenever the graph's content does)
     lets the build's working store be updated graph by graph instead of loaded from scratch. `key` (from
     `kg build`, which has just written out/kg.nq: 64 hexadecimal digits that change whenever its content can)
-    names the store instead of the file's SHA-256, which is then not read (0.6 s for 1 GB)."""
+    names the store instead of the file's SHA-256, which is then not read (0.6 s for 1 GB). `loading` (from
+    `begin`, given the same `graphs`) is the working store's load, already under way."""
     cache_dir = cache_dir or default_cache_dir(out_dir)
     if key is not None:
         _remember(cache_dir / INDEX_FILE, _signature(dataset_path(out_dir)), key)
     target = store_path(out_dir, cache_dir=cache_dir)
     if target.is_dir():
+        if loading is not None:  # not expected: `begin` saw no store for this key
+            loading.cancel()
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(prefix=".building-", dir=cache_dir))
@@ -108,7 +112,7 @@ def refresh(out_dir: Path, *, cache_dir: Path | None = None, graphs: dict[str, s
             _load(store, dataset_path(out_dir))
             store.flush()
         else:
-            store = _sync_work(cache_dir / WORK_DIR, dataset_path(out_dir), graphs)
+            store = _sync_work(cache_dir / WORK_DIR, dataset_path(out_dir), graphs, loading)
             store.backup(str(building / "store"))
         # RocksDB closes its files when the store is dropped; renaming an open database is not safe. A full
         # collection (most of a second after a large build) only when something besides `store` holds it.
@@ -161,18 +165,63 @@ def _load_file(store: pyoxigraph.Store, nq: Path) -> None:
             before += chunk.count(b"\n")
 
 
-def _sync_work(work: Path, nq: Path, graphs: dict[str, str]) -> pyoxigraph.Store:
+def begin(out_dir: Path, staged: Path, graphs: dict[str, str], key: str, *,
+          cache_dir: Path | None = None) -> "Loading | None":
+    """Start loading the build's working store from scratch, in a process of its own, from `staged` (the new
+    kg.nq, staged by kg.build.write and about to replace out/kg.nq) while the build writes its other files;
+    None when `refresh` will not load it from scratch (its store is there already, it is small, or it changes
+    graph by graph). Pass what this returns to `refresh` with the same `graphs` and `key`, or `cancel()` it."""
+    cache_dir = cache_dir or default_cache_dir(out_dir)
+    work = cache_dir / WORK_DIR
+    if (cache_dir / key).is_dir() or _changed(work, graphs) is not None or staged.stat().st_size < LOAD_APART_FROM:
+        return None
+    _empty(work)
+    from kg.forked import spawned  # here: multiprocessing costs every `kg query` 25 ms to import
+
+    return Loading(spawned(_load_new, str(work / "store"), str(staged)), graphs)
+
+
+class Loading:
+    """A working store being loaded from scratch (`begin`), for `graphs`."""
+
+    def __init__(self, process, graphs: dict[str, str]):
+        self.process, self.graphs = process, graphs
+
+    def wait(self) -> list[Problem]:
+        return self.process()
+
+    def cancel(self) -> None:
+        self.process.cancel()
+
+
+def _changed(work: Path, graphs: dict[str, str]) -> list[str] | None:
+    """The graphs to reload in the working store `work` to make it hold `graphs`; None: load it anew."""
+    try:
+        known = json.loads((work / MANIFEST_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    changed = sorted(g for g in graphs.keys() | known.keys() if graphs.get(g) != known.get(g))
+    return None if len(changed) > max(8, len(graphs) // 4) else changed
+
+
+def _empty(work: Path) -> None:
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+
+
+def _sync_work(work: Path, nq: Path, graphs: dict[str, str], loading: Loading | None = None) -> pyoxigraph.Store:
     """The build's working store, made to hold exactly out/kg.nq: changed graphs are dropped and reloaded
     from their lines of kg.nq (each graph's lines are contiguous there: the file is sorted by graph)."""
     manifest_path = work / MANIFEST_FILE
-    try:
-        known = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        known = None
-    changed = None if known is None else sorted(g for g in graphs.keys() | known.keys() if graphs.get(g) != known.get(g))
-    if changed is None or len(changed) > max(8, len(graphs) // 4):
-        shutil.rmtree(work, ignore_errors=True)
-        work.mkdir(parents=True)
+    if loading is not None:
+        if loading.graphs != graphs:
+            raise ValueError("the store being loaded is not of these graphs")
+        problems = [replace(p, path=str(nq)) for p in loading.wait()]  # it read the file staged at another path
+        if problems:
+            raise KgError(problems)
+        store = pyoxigraph.Store(str(work / "store"))
+    elif (changed := _changed(work, graphs)) is None:
+        _empty(work)
         if nq.stat().st_size >= LOAD_APART_FROM:
             from kg.forked import spawned  # here: multiprocessing costs every `kg query` 25 ms to import
 

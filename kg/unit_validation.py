@@ -38,7 +38,8 @@ from __future__ import annotations
 import gc
 import shutil
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
@@ -85,6 +86,16 @@ def validate_units(corpus, *, full: bool = False) -> Report:
 
     `full` validates every focus node again (and returns the report graph, which an incremental run leaves
     empty)."""
+    return start(corpus, full=full)()
+
+
+def start(corpus, *, full: bool = False, beside: bool = False) -> "Started":
+    """`validate_units`, begun: returns what finishes it and gives the report. A first validation of a large
+    corpus starts now, in processes of its own, and goes on while the caller does other work (kg.build
+    reasons meanwhile); the rest is done when the report is asked for, or with `beside` in a thread started
+    now (an incremental validation, mostly pyoxigraph's queries on the on-disk store, which let go of the
+    GIL, while kg.build waits for HermiT). Call `cancel` on what this returns when the report will not be
+    asked for: that ends those processes (and waits for a thread to finish)."""
     from kg import shacl_sparql
 
     project = corpus.project
@@ -97,7 +108,7 @@ def validate_units(corpus, *, full: bool = False) -> Report:
     # kept under the shared inputs' key: a state of other ontology, shapes, registry or kg is not read
     state = read_keyed(folder / STATE_FILE, corpus.shared_key) if corpus.cache.enabled else None
     if state is not None and not full and state["units"] == keys:
-        return _assemble(state["findings"])
+        return Started(partial(_assemble, state["findings"]))
 
     reads = None  # what the shapes read: parsed from them once, then kept in the state
     fresh: set[str] = set()  # the units read in this run (the state has the others)
@@ -124,88 +135,126 @@ def validate_units(corpus, *, full: bool = False) -> Report:
             on_disk = apart(_write_store, str(folder / "store"), shared, packed)
         whole = apart(_validate_whole, root, project.registry, corpus.folders, shapes, ontology, shared, packed,
                       [(unit.slug, "\n".join(unit.nodes)) for unit in units])
-        report, analysed = whole()
-        shacl_sparql.remember(analysed)
-        fresh, focus = set(keys), None
     else:
-        on_disk = None
-        (folder / STATE_FILE).unlink()  # until the store is in sync again: a crash means a fresh start
-        shacl_sparql.remember(state.get("analysed", {}))  # compiling the shapes then parses no SPARQL again
-        store = _open(folder / "store")
-        changed = sorted(s for s in keys.keys() | state["units"].keys() if keys.get(s) != state["units"].get(s))
-        touched: set[str] = set()
-        backward, read = reads = state.get("reads") or _shape_reads(project.shapes)
-        registry_nodes = _registry_nodes(project.registry)
-        hubs: set[str] = set()  # registry entities a changed article links to along a backward predicate
-        spreading: list[str] = []  # changed articles whose edit can change results beyond their own nodes
+        on_disk = whole = None
 
-        before, after = {}, {}
-        for slug in changed:
-            before[slug] = {t for node in _split(state["nodes"].get(slug))
-                            for t in shacl_sparql.triples(store, ox.NamedNode(node))}
-            after[slug] = set(_triples(corpus.unit(slug).asserted)) if slug in keys else set()
-        # all removals before all additions: a node may move from one changed article to another
-        old, new = set().union(*before.values()), set().union(*after.values())
-        shacl_sparql.remove(store, list(old - new))
-        shacl_sparql.add(store, list(new - old))
-        for slug in changed:
-            touched.update(_split(state["nodes"].get(slug)))
-            if slug in keys:
-                touched.update(corpus.unit(slug).nodes)
-            if not any(read is None or t.predicate.value in read for t in before[slug] ^ after[slug]):
-                continue  # no shape reads what changed: only the article's line numbers may have moved
-            spreading.append(slug)
-            touched.update(_split(state["refs"].get(slug)))
-            if slug in keys:
-                touched.update(corpus.unit(slug).refs)
-            hubs.update(t.object.value for t in before[slug] | after[slug] if t.predicate.value in backward
-                        and isinstance(t.object, ox.NamedNode) and t.object.value in registry_nodes)
-        changed_nodes = {n for slug in spreading for n in (*_split(state["nodes"].get(slug)),
-                                                             *(corpus.unit(slug).nodes if slug in keys else ()))}
-        if changed_nodes:
-            for slug in keys:  # the other articles' references, as the state has them (their units are not read)
-                if slug not in changed and not changed_nodes.isdisjoint(_split(state["refs"].get(slug))):
-                    touched.update(_split(state["nodes"].get(slug)))
-        touched.update(hubs)
-        for hub in sorted(hubs):  # the nodes that refer to a hub: they may reach the changed article through it
-            touched.update(q.subject.value for q in store.quads_for_pattern(None, None, ox.NamedNode(hub), None)
-                           if isinstance(q.subject, ox.NamedNode))
-        focus = touched if not full else None
+    def finish() -> Report:
+        nonlocal reads
+        if whole is not None:
+            report, analysed = whole()
+            shacl_sparql.remember(analysed)
+            fresh.update(keys)
+            focus = None
+        else:
+            (folder / STATE_FILE).unlink()  # until the store is in sync again: a crash means a fresh start
+            shacl_sparql.remember(state.get("analysed", {}))  # compiling the shapes then parses no SPARQL again
+            store = _open(folder / "store")
+            changed = sorted(s for s in keys.keys() | state["units"].keys() if keys.get(s) != state["units"].get(s))
+            touched: set[str] = set()
+            backward, read = reads = state.get("reads") or _shape_reads(project.shapes)
+            registry_nodes = _registry_nodes(project.registry)
+            hubs: set[str] = set()  # registry entities a changed article links to along a backward predicate
+            spreading: list[str] = []  # changed articles whose edit can change results beyond their own nodes
 
-        fresh.update(changed)
-        owners = {n: "registry" for n in registry_nodes}
-        for slug in keys:
-            nodes = _split(joined(slug, "nodes"))
-            if focus is None or not focus.isdisjoint(nodes):
-                for node in nodes:
-                    owners.setdefault(node, slug)
-        sources = _Sources(root, project.registry, corpus.folders)
-        report = validate(store, shapes=shapes, ontology=ontology, sources=sources, units=owners,
-                          focus=None if focus is None else [ox.NamedNode(n) for n in sorted(focus)])
-        del store  # closes the RocksDB store (no cycle holds it), so the next run in this process can open it
+            before, after = {}, {}
+            for slug in changed:
+                before[slug] = {t for node in _split(state["nodes"].get(slug))
+                                for t in shacl_sparql.triples(store, ox.NamedNode(node))}
+                after[slug] = set(_triples(corpus.unit(slug).asserted)) if slug in keys else set()
+            # all removals before all additions: a node may move from one changed article to another
+            old, new = set().union(*before.values()), set().union(*after.values())
+            shacl_sparql.remove(store, list(old - new))
+            shacl_sparql.add(store, list(new - old))
+            for slug in changed:
+                touched.update(_split(state["nodes"].get(slug)))
+                if slug in keys:
+                    touched.update(corpus.unit(slug).nodes)
+                if not any(read is None or t.predicate.value in read for t in before[slug] ^ after[slug]):
+                    continue  # no shape reads what changed: only the article's line numbers may have moved
+                spreading.append(slug)
+                touched.update(_split(state["refs"].get(slug)))
+                if slug in keys:
+                    touched.update(corpus.unit(slug).refs)
+                hubs.update(t.object.value for t in before[slug] | after[slug] if t.predicate.value in backward
+                            and isinstance(t.object, ox.NamedNode) and t.object.value in registry_nodes)
+            changed_nodes = {n for slug in spreading for n in (*_split(state["nodes"].get(slug)),
+                                                                 *(corpus.unit(slug).nodes if slug in keys else ()))}
+            if changed_nodes:
+                for slug in keys:  # the other articles' references, as the state has them (their units are not read)
+                    if slug not in changed and not changed_nodes.isdisjoint(_split(state["refs"].get(slug))):
+                        touched.update(_split(state["nodes"].get(slug)))
+            touched.update(hubs)
+            for hub in sorted(hubs):  # the nodes that refer to a hub: they may reach the changed article through it
+                touched.update(q.subject.value for q in store.quads_for_pattern(None, None, ox.NamedNode(hub), None)
+                               if isinstance(q.subject, ox.NamedNode))
+            focus = touched if not full else None
 
-    if not corpus.cache.enabled:
-        return Report(report.conforms, _assemble({"": report.findings}).findings, report.graph)
-    findings = {} if focus is None else {f: v for f, v in state["findings"].items() if f not in focus}
-    for finding in report.findings:
-        findings.setdefault(finding.focus, []).append(finding)
-    findings = {f: tuple(v) for f, v in findings.items()}
-    if on_disk is not None:
-        on_disk()
-    atomic_pickle(folder / STATE_FILE, (corpus.shared_key, {
-        "units": keys,
-        # each unit's nodes and references as one string: read back only for changed units, and ten
-        # thousand strings pickle many times quicker than a million
-        "nodes": {slug: joined(slug, "nodes") for slug in keys},
-        "refs": {slug: joined(slug, "refs") for slug in keys},
-        "findings": findings,
-        # read from the shapes (which the shared key covers) by parsing their SPARQL: once, not every run
-        "reads": reads or _shape_reads(project.shapes),
-        "analysed": shacl_sparql.analyses(),
-    }))
-    if focus is None:
-        return Report(report.conforms, _assemble(findings).findings, report.graph)
-    return _assemble(findings)
+            fresh.update(changed)
+            owners = {n: "registry" for n in registry_nodes}
+            for slug in keys:
+                nodes = _split(joined(slug, "nodes"))
+                if focus is None or not focus.isdisjoint(nodes):
+                    for node in nodes:
+                        owners.setdefault(node, slug)
+            sources = _Sources(root, project.registry, corpus.folders)
+            report = validate(store, shapes=shapes, ontology=ontology, sources=sources, units=owners,
+                              focus=None if focus is None else [ox.NamedNode(n) for n in sorted(focus)])
+            del store  # closes the RocksDB store (no cycle holds it), so the next run in this process can open it
+
+        if not corpus.cache.enabled:
+            return Report(report.conforms, _assemble({"": report.findings}).findings, report.graph)
+        findings = {} if focus is None else {f: v for f, v in state["findings"].items() if f not in focus}
+        for finding in report.findings:
+            findings.setdefault(finding.focus, []).append(finding)
+        findings = {f: tuple(v) for f, v in findings.items()}
+        if on_disk is not None:
+            on_disk()
+        atomic_pickle(folder / STATE_FILE, (corpus.shared_key, {
+            "units": keys,
+            # each unit's nodes and references as one string: read back only for changed units, and ten
+            # thousand strings pickle many times quicker than a million
+            "nodes": {slug: joined(slug, "nodes") for slug in keys},
+            "refs": {slug: joined(slug, "refs") for slug in keys},
+            "findings": findings,
+            # read from the shapes (which the shared key covers) by parsing their SPARQL: once, not every run
+            "reads": reads or _shape_reads(project.shapes),
+            "analysed": shacl_sparql.analyses(),
+        }))
+        if focus is None:
+            return Report(report.conforms, _assemble(findings).findings, report.graph)
+        return _assemble(findings)
+
+    if beside and whole is None:
+        thread = ThreadPoolExecutor(1, thread_name_prefix="validating")
+        finishing = thread.submit(finish)
+        thread.shutdown(wait=False)
+        return Started(finishing.result, [_Finishing(finishing)])
+    return Started(finish, [p for p in (whole, on_disk) if p is not None])
+
+
+class Started:
+    """A validation begun (`start`): call it for the report; `cancel` ends the processes it started."""
+
+    def __init__(self, finish: Callable[[], Report], processes: list | None = None):
+        self.finish, self.processes = finish, processes or []
+
+    def __call__(self) -> Report:
+        return self.finish()
+
+    def cancel(self) -> None:
+        for process in self.processes:
+            getattr(process, "cancel", lambda: None)()  # a small corpus's work is a partial, not started yet
+
+
+class _Finishing:
+    """A validation going on in a thread: cancelling it waits for it (a thread cannot be ended), so that its
+    on-disk store is closed when the caller goes on (RocksDB allows one open store per process)."""
+
+    def __init__(self, future):
+        self.future = future
+
+    def cancel(self) -> None:
+        self.future.exception()  # waits; what it raised is not asked for
 
 
 def _write_store(path: str, shared: bytes, packed: list[tuple[bytes, str]]) -> None:

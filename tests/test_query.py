@@ -288,9 +288,28 @@ def test_a_large_first_load_runs_in_a_process_of_its_own_and_equals_kg_nq(tmp_pa
         raise AssertionError("loaded in the build's own process")
 
     monkeypatch.setattr(kg_store, "_load", not_here)
+    begun = []
+    original = kg_store.begin
+    # it begins as soon as kg.nq is staged, which is written first: no other file is staged yet
+    monkeypatch.setattr(kg_store, "begin", lambda out, staged, *a, **k: begun.append(
+        (staged, sorted(p.name for p in out.iterdir()), original(out, staged, *a, **k))) or begun[-1][2])
     result = invoke(CliRunner(), "build", "-C", corpus, "--no-reason")
     assert result.exit_code == 0, result.output
     monkeypatch.undo()
+    ((staged, there, loading),) = begun
+    assert staged.parent == corpus / "out" and staged.name != "kg.nq" and there == [staged.name]
+    assert loading is not None and loading.wait() == []  # what the build waited for
+    # out/ as it is, the cache gone: kg.nq is left alone, and the store is loaded from it while writing
+    shutil.rmtree(corpus / ".cache")
+    begun.clear()
+    monkeypatch.setattr(kg_store, "LOAD_APART_FROM", 0)
+    monkeypatch.setattr(kg_store, "begin", lambda out, staged, *a, **k: begun.append(
+        (staged, None, original(out, staged, *a, **k))) or begun[-1][2])
+    result = invoke(CliRunner(), "build", "-C", corpus, "--no-reason")
+    assert result.exit_code == 0 and "0 file(s) changed" in result.output, result.output
+    monkeypatch.undo()
+    ((staged, _, loading),) = begun
+    assert staged == corpus / "out" / "kg.nq" and loading is not None and loading.wait() == []
     reference = ox.Store()
     reference.bulk_load(path=str(corpus / "out" / "kg.nq"), format=ox.RdfFormat.N_QUADS)
 
@@ -332,3 +351,38 @@ def test_kg_nq_is_loaded_in_chunks_of_whole_lines_and_errors_keep_the_files_line
         kg_store._load(ox.Store(), nq)
     (problem,) = caught.value.problems
     assert (problem.path, problem.line) == (str(nq), 31) and "line 31 " in problem.message, problem
+
+
+def test_a_build_that_fails_after_staging_kg_nq_ends_the_store_s_load_and_the_next_build_loads_it(tmp_path, monkeypatch):
+    import pyoxigraph as ox
+    from click.testing import CliRunner
+
+    import kg.build
+    from conftest import ROOT, run as invoke
+    from kg import store as kg_store
+
+    corpus = tmp_path / "corpus"
+    assert invoke(CliRunner(), "synth", corpus, "--articles", 4, "--seed", 3, "-C", ROOT).exit_code == 0
+    monkeypatch.setattr(kg_store, "LOAD_APART_FROM", 0)
+    begun = []
+    original_begin, original_sync = kg_store.begin, kg.build._sync_beside
+    monkeypatch.setattr(kg_store, "begin", lambda *a, **k: begun.append(original_begin(*a, **k)) or begun[-1])
+
+    def sync(fileno):
+        if begun:  # kg.nq is staged and its store loading: the next file fails
+            raise OSError(28, "No space left on device")
+        return original_sync(fileno)
+
+    monkeypatch.setattr(kg.build, "_sync_beside", sync)
+    result = invoke(CliRunner(), "build", "-C", corpus, "--no-reason")
+    assert result.exit_code != 0 and "No space left on device" in result.output
+    assert not (corpus / "out" / "kg.nq").exists()
+    (loading,) = begun
+    with pytest.raises(RuntimeError, match="cancelled"):
+        loading.wait()
+    monkeypatch.setattr(kg.build, "_sync_beside", original_sync)
+    result = invoke(CliRunner(), "build", "-C", corpus, "--no-reason")
+    assert result.exit_code == 0, result.output
+    reference = ox.Store()
+    reference.bulk_load(path=str(corpus / "out" / "kg.nq"), format=ox.RdfFormat.N_QUADS)
+    assert canonical_quads(open_store(corpus / "out")) == canonical_quads(reference)

@@ -539,3 +539,71 @@ def test_out_removed_is_written_again_with_the_index_page_made_beside(corpus, tm
     assert result.exit_code == 0, result.output
     assert len(forked) == 1
     assert _tree(here / "out") == _tree(there / "out")
+
+
+def test_a_large_first_validation_runs_while_reasoning_and_ends_when_reasoning_fails(corpus, tmp_path, monkeypatch):
+    """kg.build starts a large corpus's first validation (in processes of its own) before it reasons: the same
+    build as one that validates after reasoning; when reasoning fails, those processes are ended."""
+    import os
+
+    import kg.build
+    import kg.unit_validation
+    from kg.errors import KgError, Problem
+
+    folder = tmp_path / "apart"
+    shutil.copytree(corpus, folder)
+    shutil.rmtree(folder / ".cache", ignore_errors=True)
+    clean = _clean(corpus).files
+    started = []
+    original_spawned, original_reason = kg.unit_validation.spawned, kg.build._reason
+    monkeypatch.setattr(kg.unit_validation, "_APART_FROM", 0)
+    monkeypatch.setattr(kg.unit_validation, "spawned", lambda *a: started.append(original_spawned(*a)) or started[-1])
+
+    def reason(*args, **kwargs):
+        assert sorted(s.name for s in started) == ["_validate_whole", "_write_store"]
+        assert all(s.outcome is None for s in started)  # not waited for yet
+        return original_reason(*args, **kwargs)
+
+    monkeypatch.setattr(kg.build, "_reason", reason)
+    assert build(folder, site=False).files == clean
+
+    def fails(*args, **kwargs):
+        raise KgError(Problem("reasoning failed"))
+
+    shutil.rmtree(folder / ".cache")
+    started.clear()
+    monkeypatch.setattr(kg.build, "_reason", fails)
+    with pytest.raises(KgError, match="reasoning failed"):
+        build(folder, site=False)
+    assert len(started) == 2
+    for spawned in started:
+        with pytest.raises(RuntimeError, match="cancelled"):
+            spawned()
+
+
+def test_after_an_edit_validation_runs_in_a_thread_while_reasoning(corpus, tmp_path, monkeypatch):
+    """A later build validates incrementally in a thread started before reasoning; the build is a clean one."""
+    import kg.build
+    import kg.unit_validation
+
+    folder = tmp_path / "threaded"
+    shutil.copytree(corpus, folder)
+    build(folder, site=False)
+    facts = sorted((folder / "articles").glob("*/facts.ttl"))[1]
+    text = facts.read_text(encoding="utf-8")
+    first_fact = text.index("\nex:")
+    facts.write_text(text[:first_fact] + text[first_fact:].replace(" .\n", ' ;\n    skos:editorialNote "checked" .\n', 1),
+                     encoding="utf-8")
+    events = []
+
+    class Recorded(kg.unit_validation.ThreadPoolExecutor):
+        def submit(self, *args, **kwargs):
+            events.append("validation started")
+            return super().submit(*args, **kwargs)
+
+    original = kg.build._reason
+    monkeypatch.setattr(kg.unit_validation, "ThreadPoolExecutor", Recorded)
+    monkeypatch.setattr(kg.build, "_reason", lambda *a, **k: events.append("reasoning") or original(*a, **k))
+    after = build(folder, site=False)
+    assert events == ["validation started", "reasoning"]
+    assert after.files == _clean(folder).files and after.report.conforms

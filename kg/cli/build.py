@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from pathlib import Path
 
@@ -61,11 +62,27 @@ def _build(project: Path, *, check: bool, reason: bool, cache: bool, progress) -
             raise CheckFailed(problems)
         click.echo(f"{OUT_DIR}/ is up to date ({len(result.files)} files)")
         return
-    with progress.step("writing", 1):
-        manifest = project / OUT_MANIFEST if cache else None
-        changed = write(out, result.files, keys=result.file_keys, manifest=manifest)
+    from kg import store
+
+    # the build's key of kg.nq names its store: hashed, as a store's name is, and apart from the files' hashes
+    key = hashlib.sha256(f"kg build\0{result.file_keys[store.DATASET_FILE]}".encode()).hexdigest()
+    loading = []  # a new query store, loaded from kg.nq (written first) as soon as it is staged, while the rest is written
+
+    def staged(name: str, temp: str) -> None:
+        if name == store.DATASET_FILE:
+            loading.append(store.begin(out, Path(temp), result.keys, key))
+
+    try:
+        with progress.step("writing", 1):
+            manifest = project / OUT_MANIFEST if cache else None
+            changed = write(out, result.files, keys=result.file_keys, manifest=manifest, on_staged=staged,
+                            first=(store.DATASET_FILE,))
+    except BaseException:
+        for started in filter(None, loading):
+            started.cancel()
+        raise
     with progress.step("query store", 1):
-        _refresh_store(out, result.keys, result.file_keys["kg.nq"])
+        store.refresh(out, graphs=result.keys, key=key, loading=next(filter(None, loading), None))
     click.echo(
         f"built {result.quad_count} quads in {result.graph_count} graphs from {len(result.units)} article(s); "
         f"{len(changed)} file(s) changed in {OUT_DIR}/"
@@ -76,15 +93,6 @@ def _print_timings(progress) -> None:
     """With --timings: each step's time and memory on stderr (also after an error: where did it stop?)."""
     if progress.timings is not None:
         click.echo("step           units     time  memory\n" + progress.summary(), err=True, nl=False)
-
-
-def _refresh_store(out: Path, graphs: dict[str, str], key: str) -> None:
-    import hashlib
-
-    from kg.store import refresh
-
-    # the build's key of kg.nq names its store: hashed, as a store's name is, and apart from the files' hashes
-    refresh(out, graphs=graphs, key=hashlib.sha256(f"kg build\0{key}".encode()).hexdigest())
 
 
 @click.command()

@@ -60,7 +60,7 @@ LOCK_FILE = ".cache/lock"
 
 @contextlib.contextmanager
 def project_lock(project: Path):
-    """Held while a command reads and writes the project's .cache/ and out/ (kg build, validate, export): a
+    """Held while a command reads and writes the project's .cache/ and out/ (kg build, validate, export, report): a
     second such command on the same project waits for the first, saying so on stderr, rather than failing
     on the validation store (RocksDB opens in one process at a time) or interleaving its writes. A project
     where .cache/ cannot be made (read-only) is not locked. Released when the command ends, however it ends."""

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from kg.cli.common import project_option, reports_errors
+from kg.cli.common import project_lock, project_option, reports_errors
 
 
 @click.command()
@@ -27,9 +27,10 @@ def report(project: Path, output: Path | None, no_reason: bool):
     from kg.progress import Progress
     from kg.report import REPORT_DIR
 
-    result = run(project, reason=not no_reason, progress=Progress())
-    site = {name: data for name, data in result.files.items() if name.startswith(f"{REPORT_DIR}/")}
-    target = output if output is not None else project / OUT_DIR / REPORT_DIR
-    files = {name[len(REPORT_DIR) + 1:]: data for name, data in site.items()}
-    changed = write(target, files)
+    with project_lock(project):  # it reads and writes the project's .cache/ as kg build does
+        result = run(project, reason=not no_reason, progress=Progress())
+        site = {name: data for name, data in result.files.items() if name.startswith(f"{REPORT_DIR}/")}
+        target = output if output is not None else project / OUT_DIR / REPORT_DIR
+        files = {name[len(REPORT_DIR) + 1:]: data for name, data in site.items()}
+        changed = write(target, files)
     click.echo(f"wrote {len(files)} files to {target}/ ({len(changed)} changed)")
