@@ -110,7 +110,6 @@ def start(corpus, *, full: bool = False, beside: bool = False) -> "Started":
     if state is not None and not full and state["units"] == keys:
         return Started(partial(_assemble, state["findings"]))
 
-    reads = None  # what the shapes read: parsed from them once, then kept in the state
     fresh: set[str] = set()  # the units read in this run (the state has the others)
 
     def joined(slug: str, what: str) -> str:
@@ -139,67 +138,13 @@ def start(corpus, *, full: bool = False, beside: bool = False) -> "Started":
         on_disk = whole = None
 
     def finish() -> Report:
-        nonlocal reads
         if whole is not None:
             report, analysed = whole()
             shacl_sparql.remember(analysed)
             fresh.update(keys)
-            focus = None
+            focus = reads = None
         else:
-            (folder / STATE_FILE).unlink()  # until the store is in sync again: a crash means a fresh start
-            shacl_sparql.remember(state.get("analysed", {}))  # compiling the shapes then parses no SPARQL again
-            store = _open(folder / "store")
-            changed = sorted(s for s in keys.keys() | state["units"].keys() if keys.get(s) != state["units"].get(s))
-            touched: set[str] = set()
-            backward, read = reads = state.get("reads") or _shape_reads(project.shapes)
-            registry_nodes = _registry_nodes(project.registry)
-            hubs: set[str] = set()  # registry entities a changed article links to along a backward predicate
-            spreading: list[str] = []  # changed articles whose edit can change results beyond their own nodes
-
-            before, after = {}, {}
-            for slug in changed:
-                before[slug] = {t for node in _split(state["nodes"].get(slug))
-                                for t in shacl_sparql.triples(store, ox.NamedNode(node))}
-                after[slug] = set(_triples(corpus.unit(slug).asserted)) if slug in keys else set()
-            # all removals before all additions: a node may move from one changed article to another
-            old, new = set().union(*before.values()), set().union(*after.values())
-            shacl_sparql.remove(store, list(old - new))
-            shacl_sparql.add(store, list(new - old))
-            for slug in changed:
-                touched.update(_split(state["nodes"].get(slug)))
-                if slug in keys:
-                    touched.update(corpus.unit(slug).nodes)
-                if not any(read is None or t.predicate.value in read for t in before[slug] ^ after[slug]):
-                    continue  # no shape reads what changed: only the article's line numbers may have moved
-                spreading.append(slug)
-                touched.update(_split(state["refs"].get(slug)))
-                if slug in keys:
-                    touched.update(corpus.unit(slug).refs)
-                hubs.update(t.object.value for t in before[slug] | after[slug] if t.predicate.value in backward
-                            and isinstance(t.object, ox.NamedNode) and t.object.value in registry_nodes)
-            changed_nodes = {n for slug in spreading for n in (*_split(state["nodes"].get(slug)),
-                                                                 *(corpus.unit(slug).nodes if slug in keys else ()))}
-            if changed_nodes:
-                for slug in keys:  # the other articles' references, as the state has them (their units are not read)
-                    if slug not in changed and not changed_nodes.isdisjoint(_split(state["refs"].get(slug))):
-                        touched.update(_split(state["nodes"].get(slug)))
-            touched.update(hubs)
-            for hub in sorted(hubs):  # the nodes that refer to a hub: they may reach the changed article through it
-                touched.update(q.subject.value for q in store.quads_for_pattern(None, None, ox.NamedNode(hub), None)
-                               if isinstance(q.subject, ox.NamedNode))
-            focus = touched if not full else None
-
-            fresh.update(changed)
-            owners = {n: "registry" for n in registry_nodes}
-            for slug in keys:
-                nodes = _split(joined(slug, "nodes"))
-                if focus is None or not focus.isdisjoint(nodes):
-                    for node in nodes:
-                        owners.setdefault(node, slug)
-            sources = _Sources(root, project.registry, corpus.folders)
-            report = validate(store, shapes=shapes, ontology=ontology, sources=sources, units=owners,
-                              focus=None if focus is None else [ox.NamedNode(n) for n in sorted(focus)])
-            del store  # closes the RocksDB store (no cycle holds it), so the next run in this process can open it
+            report, focus, reads = _again(corpus, state, folder, shapes, ontology, full=full, fresh=fresh, joined=joined)
 
         if not corpus.cache.enabled:
             return Report(report.conforms, _assemble({"": report.findings}).findings, report.graph)
@@ -255,6 +200,71 @@ class _Finishing:
 
     def cancel(self) -> None:
         self.future.exception()  # waits; what it raised is not asked for
+
+
+def _again(corpus, state: dict, folder: Path, shapes: list, ontology: list, *, full: bool, fresh: set[str],
+           joined: Callable[[str, str], str]) -> tuple[Report, set[str] | None, tuple]:
+    """An incremental validation (`start`): the on-disk store brought up to date with the changed units and the
+    focus nodes their changes can reach validated again (all of them when `full`). Returns the report, the
+    focus (None: every node) and what the shapes read. `fresh` gets the changed units' slugs."""
+    from kg import shacl_sparql
+
+    project, keys, root = corpus.project, corpus.keys, Path(corpus.project.root)
+    (folder / STATE_FILE).unlink()  # until the store is in sync again: a crash means a fresh start
+    shacl_sparql.remember(state.get("analysed", {}))  # compiling the shapes then parses no SPARQL again
+    store = _open(folder / "store")
+    changed = sorted(s for s in keys.keys() | state["units"].keys() if keys.get(s) != state["units"].get(s))
+    touched: set[str] = set()
+    backward, read = reads = state.get("reads") or _shape_reads(project.shapes)
+    registry_nodes = _registry_nodes(project.registry)
+    hubs: set[str] = set()  # registry entities a changed article links to along a backward predicate
+    spreading: list[str] = []  # changed articles whose edit can change results beyond their own nodes
+
+    before, after = {}, {}
+    for slug in changed:
+        before[slug] = {t for node in _split(state["nodes"].get(slug))
+                        for t in shacl_sparql.triples(store, ox.NamedNode(node))}
+        after[slug] = set(_triples(corpus.unit(slug).asserted)) if slug in keys else set()
+    # all removals before all additions: a node may move from one changed article to another
+    old, new = set().union(*before.values()), set().union(*after.values())
+    shacl_sparql.remove(store, list(old - new))
+    shacl_sparql.add(store, list(new - old))
+    for slug in changed:
+        touched.update(_split(state["nodes"].get(slug)))
+        if slug in keys:
+            touched.update(corpus.unit(slug).nodes)
+        if not any(read is None or t.predicate.value in read for t in before[slug] ^ after[slug]):
+            continue  # no shape reads what changed: only the article's line numbers may have moved
+        spreading.append(slug)
+        touched.update(_split(state["refs"].get(slug)))
+        if slug in keys:
+            touched.update(corpus.unit(slug).refs)
+        hubs.update(t.object.value for t in before[slug] | after[slug] if t.predicate.value in backward
+                    and isinstance(t.object, ox.NamedNode) and t.object.value in registry_nodes)
+    changed_nodes = {n for slug in spreading for n in (*_split(state["nodes"].get(slug)),
+                                                         *(corpus.unit(slug).nodes if slug in keys else ()))}
+    if changed_nodes:
+        for slug in keys:  # the other articles' references, as the state has them (their units are not read)
+            if slug not in changed and not changed_nodes.isdisjoint(_split(state["refs"].get(slug))):
+                touched.update(_split(state["nodes"].get(slug)))
+    touched.update(hubs)
+    for hub in sorted(hubs):  # the nodes that refer to a hub: they may reach the changed article through it
+        touched.update(q.subject.value for q in store.quads_for_pattern(None, None, ox.NamedNode(hub), None)
+                       if isinstance(q.subject, ox.NamedNode))
+    focus = touched if not full else None
+
+    fresh.update(changed)
+    owners = {n: "registry" for n in registry_nodes}
+    for slug in keys:
+        nodes = _split(joined(slug, "nodes"))
+        if focus is None or not focus.isdisjoint(nodes):
+            for node in nodes:
+                owners.setdefault(node, slug)
+    sources = _Sources(root, project.registry, corpus.folders)
+    report = validate(store, shapes=shapes, ontology=ontology, sources=sources, units=owners,
+                      focus=None if focus is None else [ox.NamedNode(n) for n in sorted(focus)])
+    del store  # closes the RocksDB store (no cycle holds it), so the next run in this process can open it
+    return report, focus, reads
 
 
 def _write_store(path: str, shared: bytes, packed: list[tuple[bytes, str]]) -> None:
