@@ -185,15 +185,16 @@ def serve(host, port, project, out_dir):
     # `kill` (SIGTERM) stops it like Ctrl-C: the Oxigraph server is stopped and its snapshot removed, not
     # left running without us. (Ctrl-C is Python's own KeyboardInterrupt, unless this process was started
     # with SIGINT ignored, as a shell script's background job is.)
+    # A stop at any moment is a clean one, also just after the URL is printed, before the wait begins (a
+    # loaded machine showed that gap: click's "Aborted!", exit 1).
     previous = signal.signal(signal.SIGTERM, stop)
     try:
         with serving(out_dir, host=host, port=port) as server:
             click.echo(f"SPARQL endpoint: {server.query_url}  (Ctrl-C stops it)", err=False)
             sys.stdout.flush()
-            try:
-                code = server.process.wait()
-            except KeyboardInterrupt:
-                return
+            code = server.process.wait()
             raise ServeError(Problem(f"the Oxigraph server stopped unexpectedly (exit code {code})"))
+    except KeyboardInterrupt:
+        return
     finally:
         signal.signal(signal.SIGTERM, previous)
