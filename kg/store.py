@@ -176,22 +176,34 @@ def begin(out_dir: Path, staged: Path, graphs: dict[str, str], key: str, *,
     if (cache_dir / key).is_dir() or _changed(work, graphs) is not None or staged.stat().st_size < LOAD_APART_FROM:
         return None
     _empty(work)
+    # The loader reads a hard link of its own: the staged name is renamed (or removed) when the build is done
+    # writing, which may be before the loading process has opened it.
+    source = work / DATASET_FILE
+    try:
+        os.link(staged, source)
+    except OSError:  # another file system, say: loaded after the writing instead
+        return None
     from kg.forked import spawned  # here: multiprocessing costs every `kg query` 25 ms to import
 
-    return Loading(spawned(_load_new, str(work / "store"), str(staged)), graphs)
+    return Loading(spawned(_load_new, str(work / "store"), str(source)), graphs, source)
 
 
 class Loading:
-    """A working store being loaded from scratch (`begin`), for `graphs`."""
+    """A working store being loaded from scratch (`begin`), for `graphs`, from the hard link `source`, which is
+    removed once the loading is over."""
 
-    def __init__(self, process, graphs: dict[str, str]):
-        self.process, self.graphs = process, graphs
+    def __init__(self, process, graphs: dict[str, str], source: Path):
+        self.process, self.graphs, self.source = process, graphs, source
 
     def wait(self) -> list[Problem]:
-        return self.process()
+        try:
+            return self.process()
+        finally:
+            self.source.unlink(missing_ok=True)
 
     def cancel(self) -> None:
         self.process.cancel()
+        self.source.unlink(missing_ok=True)
 
 
 def _changed(work: Path, graphs: dict[str, str]) -> list[str] | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -386,3 +387,28 @@ def test_a_build_that_fails_after_staging_kg_nq_ends_the_store_s_load_and_the_ne
     reference = ox.Store()
     reference.bulk_load(path=str(corpus / "out" / "kg.nq"), format=ox.RdfFormat.N_QUADS)
     assert canonical_quads(open_store(corpus / "out")) == canonical_quads(reference)
+
+
+def test_the_store_loads_from_kg_nq_staged_even_when_it_is_renamed_before_the_loader_opens_it(tmp_path, monkeypatch):
+    """kg.store.begin loads a hard link of its own: `write` renames the staged kg.nq into place as soon as it is
+    done, which can be before the spawned loader has started; the link is gone after the load."""
+    import pyoxigraph as ox
+
+    from kg import store as kg_store
+
+    monkeypatch.setattr(kg_store, "LOAD_APART_FROM", 0)
+    out = tmp_path / "out"
+    out.mkdir()
+    graphs = {f"https://e.org/g{i}": str(i) for i in range(3)}
+    lines = [f'<https://e.org/s{i}> <https://e.org/p> "{i}" <https://e.org/g{i % 3}> .\n' for i in range(30)]
+    staged = out / ".kg.nq.staged"
+    staged.write_text("".join(sorted(lines, key=lambda line: line.split()[-2])), encoding="utf-8")
+    key = "a" * 64
+    loading = kg_store.begin(out, staged, graphs, key)
+    assert loading is not None
+    os.replace(staged, out / "kg.nq")  # at once: the loader (a new Python) cannot have opened it yet
+    store = ox.Store.read_only(str(kg_store.refresh(out, graphs=graphs, key=key, loading=loading)))
+    reference = ox.Store()
+    reference.bulk_load(path=str(out / "kg.nq"), format=ox.RdfFormat.N_QUADS)
+    assert canonical_quads(store) == canonical_quads(reference) and len(reference) == 30
+    assert not (tmp_path / ".cache" / "store" / kg_store.WORK_DIR / "kg.nq").exists()
