@@ -10,6 +10,7 @@ import gc
 import multiprocessing
 import os
 import pickle
+import threading
 import traceback
 from concurrent.futures import ProcessPoolExecutor
 from collections import deque
@@ -133,14 +134,22 @@ class Spawned:
         context = multiprocessing.get_context("spawn")
         self.receiving, sending = context.Pipe(duplex=False)
         self.process = context.Process(target=_answer, args=(sending, function, args), daemon=True)
-        self.process.start()
-        sending.close()  # the child holds the only sending end now: end of file means it is gone
+
+        def start():
+            self.process.start()
+            sending.close()  # the child holds the only sending end now: end of file means it is gone
+
+        # Starting writes the pickled arguments to the new Python, which reads them as it imports what they
+        # need: a second or more for the units of 10,000 articles, which this process need not wait for.
+        self.starting = threading.Thread(target=start, name=f"starting {self.name}")
+        self.starting.start()
 
     def __call__(self):
         if self.outcome is None:
             if self.process is None:
                 self.outcome = _outcome(self.local)
             else:
+                self.starting.join()
                 try:
                     self.outcome = self.receiving.recv()
                 except EOFError:
@@ -157,6 +166,7 @@ class Spawned:
         """End the work (killing its process) unless its outcome is known; calling afterwards raises."""
         if self.outcome is None:
             if self.process is not None:
+                self.starting.join()
                 self.process.kill()
                 self._end()
             self.outcome = ("raised", RuntimeError(f"{self.name} was cancelled"))

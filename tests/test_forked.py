@@ -91,6 +91,7 @@ def test_spawned_work_cancelled_or_dead_is_an_error_not_a_wait_forever():
     from kg.forked import spawned
 
     sleeping = spawned(time.sleep, 60)
+    sleeping.starting.join()  # started in a thread
     pid = sleeping.process.pid
     started = time.perf_counter()
     sleeping.cancel()
