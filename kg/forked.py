@@ -127,7 +127,7 @@ class Spawned:
     def __init__(self, function: Callable, args: tuple):
         self.name = function.__name__
         self.outcome: tuple[str, object] | None = None  # ("returned" | "raised", value), once known
-        self.process = self.receiving = None
+        self.process = self.receiving = self.unstarted = None
         if (os.cpu_count() or 1) == 1:
             self.local = functools.partial(function, *args)
             return
@@ -136,8 +136,12 @@ class Spawned:
         self.process = context.Process(target=_answer, args=(sending, function, args), daemon=True)
 
         def start():
-            self.process.start()
-            sending.close()  # the child holds the only sending end now: end of file means it is gone
+            try:
+                self.process.start()
+            except BaseException as error:  # noqa: BLE001 - arguments that do not pickle, say: raised when called
+                self.unstarted = error
+            finally:
+                sending.close()  # the child holds the only sending end now: end of file means it is gone
 
         # Starting writes the pickled arguments to the new Python, which reads them as it imports what they
         # need: a second or more for the units of 10,000 articles, which this process need not wait for.
@@ -150,12 +154,15 @@ class Spawned:
                 self.outcome = _outcome(self.local)
             else:
                 self.starting.join()
-                try:
-                    self.outcome = self.receiving.recv()
-                except EOFError:
-                    self.process.join()
-                    self.outcome = ("raised", RuntimeError(
-                        f"{self.name} ended without an answer (exit code {self.process.exitcode})"))
+                if self.unstarted is not None:
+                    self.outcome = ("raised", self.unstarted)
+                else:
+                    try:
+                        self.outcome = self.receiving.recv()
+                    except EOFError:
+                        self.process.join()
+                        self.outcome = ("raised", RuntimeError(
+                            f"{self.name} ended without an answer (exit code {self.process.exitcode})"))
                 self._end()
         kind, value, where = (*self.outcome, None)[:3]
         if kind == "raised":
@@ -167,14 +174,16 @@ class Spawned:
         if self.outcome is None:
             if self.process is not None:
                 self.starting.join()
-                self.process.kill()
+                if self.unstarted is None:
+                    self.process.kill()
                 self._end()
             self.outcome = ("raised", RuntimeError(f"{self.name} was cancelled"))
 
     def _end(self) -> None:
-        self.process.join()
+        if self.unstarted is None:
+            self.process.join()
+            self.process.close()
         self.receiving.close()
-        self.process.close()
         self.process = None
 
 

@@ -106,3 +106,12 @@ def test_spawned_work_cancelled_or_dead_is_an_error_not_a_wait_forever():
     assert done() == 2
     done.cancel()  # once answered, cancelling changes nothing
     assert done() == 2
+
+
+def test_spawned_work_whose_arguments_do_not_pickle_raises_when_called():
+    from kg.forked import spawned
+
+    unpicklable = spawned(_twice, lambda: None)  # started in a thread: the error comes when the result is asked
+    with pytest.raises(Exception, match="pickle"):
+        unpicklable()
+    unpicklable.cancel()  # nothing to end
