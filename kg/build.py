@@ -768,17 +768,18 @@ def _reason(corpus: Corpus, *, progress: Progress) -> tuple[bytes, tuple[Article
     todo = [u for u in corpus.units if not u.reasoned]
 
     summarise = reason.summariser(ontology)
+    graphs = _Graphs(todo)
 
     def inferred(i: int, answer) -> tuple[bytes, bytes]:  # each answer as N-Quads, as it comes: no corpus of rdflib graphs
         graph = ox.NamedNode(inferred_graph(article_graph(todo[i].slug)))
         new = sorted((t for t in from_rdflib(answer) if t not in known), key=str)
-        summary = _pack_summary(summarise(_Triples(todo[i].asserted), new))
+        summary = _pack_summary(summarise(graphs.triples(i), new))
         return _nquads(ox.Quad(t.subject, t.predicate, t.object, graph) for t in new), summary
 
     with progress.step("reasoning", len(todo)) as advance:
         # HermiT in one long-lived JVM per core (kg.reason); answers come back in unit order, so the
         # output (and which error is reported first) does not depend on scheduling.
-        answers = reason.infer_many(_Graphs(todo), ontology=ontology, shared=registry,
+        answers = reason.infer_many(graphs, ontology=ontology, shared=registry,
                                     on_done=lambda i: advance(), keep=inferred)
     done = {unit.slug: unit.with_inferred(*answer) for unit, answer in zip(todo, answers)}
     units = tuple(done.get(u.slug, u) for u in corpus.units)
@@ -908,21 +909,26 @@ class _Unpacked:
 
 
 class _Graphs(Sequence):
-    """The units' asserted graphs in rdflib terms (kg.reason.TripleSet), each made when indexed (kg.reason
-    reads them by index)."""
+    """The units' asserted graphs (kg.reason.Asserted: pyoxigraph terms, read as rdflib terms when asked),
+    each made when indexed (kg.reason reads them by index)."""
 
     def __init__(self, units: list[ArticleUnit]):
         self.units = units
+        self.made: dict[int, object] = {}  # index -> the graph made, until `triples` takes its terms
 
     def __len__(self) -> int:
         return len(self.units)
 
     def __getitem__(self, i: int):
-        from kg.rdf import to_rdflib_term
-        from kg.reason import TripleSet
+        from kg.reason import Asserted
 
-        return TripleSet((to_rdflib_term(t.subject), to_rdflib_term(t.predicate), to_rdflib_term(t.object))
-                         for t in _Triples(self.units[i].asserted))
+        self.made[i] = made = Asserted(_Triples(self.units[i].asserted))
+        return made
+
+    def triples(self, i: int):
+        """Unit i's triples (pyoxigraph terms): those of its graph made last, parsed once."""
+        made = self.made.pop(i, None)
+        return made.terms if made is not None else _Triples(self.units[i].asserted)
 
 
 class _Triples:

@@ -106,6 +106,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from rdflib import BNode, Graph, Literal, URIRef
@@ -370,10 +371,10 @@ def _infer_units(units: Sequence[Graph], *, ontology: Graph, shared: Graph | Non
                                             on_done=on_done, explain_shared=explain_shared, keep=keep)
     ontology_nt = _nt(ontology.triples((None, None, None)))
     shared_nt = None if shared is None else _nt(shared.triples((None, None, None)))
-    vocabulary = _vocabulary(ontology) | (set() if shared is None else _vocabulary(shared))
-    # As sets: `_answer` tests each entailed triple against them (an rdflib Graph answers `in` far slower).
-    ontology_facts = frozenset(ontology.triples((None, None, None)))
-    shared_facts = None if shared is None else frozenset(shared.triples((None, None, None)))
+    vocabulary = _iris(_vocabulary(ontology) | (set() if shared is None else _vocabulary(shared)))
+    # As sets of strings: `_answer` tests each entailed triple (three IRIs) against them before making its terms.
+    ontology_facts = _iri_triples(ontology.triples((None, None, None)))
+    shared_facts = frozenset() if shared is None else _iri_triples(shared.triples((None, None, None)))
     count = len(units)
     workers = max(1, min(workers or os.cpu_count() or 1, count or 1))
     size = max(1, min(BATCH, -(-count // workers)))
@@ -392,14 +393,15 @@ def _infer_units(units: Sequence[Graph], *, ontology: Graph, shared: Graph | Non
     def worker(number: int) -> None:
         server = None
         current = None
+        known = None
         try:
             if count or shared is not None:
                 server = _Server(classpath, ontology_nt, shared_nt)
             if shared is not None and number == 0:
                 status, answer = server.ask("B")
-                base["inferred"] = (None if status == "inconsistent"
-                                    else _answer(answer, shared, None, ontology_facts, vocabulary))
-                base["facts"] = None if base["inferred"] is None else frozenset(base["inferred"])
+                found = None if status == "inconsistent" else _answer(answer, shared, ontology_facts, vocabulary)
+                base["inferred"] = None if found is None else _graph_of(found)
+                base["facts"] = None if found is None else ontology_facts | _iri_triples(found)
                 base_ready.set()
             while not stop.is_set():
                 with lock:
@@ -407,15 +409,15 @@ def _infer_units(units: Sequence[Graph], *, ontology: Graph, shared: Graph | Non
                     if current is None or current.start > first_failure[0]:
                         break
                 graphs = {i: units[i] for i in current}  # each made once: `units` may make it when indexed
-                answers = server.many([_nt(graphs[i].triples((None, None, None))) for i in current])
+                answers = server.many([_unit_nt(graphs[i]) for i in current])
                 if shared is not None:
                     base_ready.wait()
+                if known is None:  # what no answer reports: the ontology's, the shared facts' and theirs alone
+                    known = (base.get("facts") or ontology_facts) | shared_facts
                 for i, (status, answer) in zip(current, answers):
                     if status == "ok":
-                        results[i] = _answer(answer, graphs.pop(i), shared_facts, ontology_facts, vocabulary,
-                                             base.get("facts"))
-                        if keep is not None:
-                            results[i] = keep(i, results[i])
+                        found = _answer(answer, graphs.pop(i), known, vocabulary)
+                        results[i] = keep(i, TripleSet(found)) if keep is not None else _graph_of(found)
                     else:
                         with lock:
                             failed[i] = "inconsistent" if status == "inconsistent" else ReasonerFailed(
@@ -492,21 +494,32 @@ def _with(unit: Graph, shared: Graph | None) -> Graph:
     return union
 
 
-def _answer(answer: bytes, asserted: Graph | TripleSet, shared: frozenset | None, ontology: frozenset,
-            vocabulary: set, known: frozenset | None = None) -> Graph:
-    """The server's entailed triples minus what infer() never reports (vocabulary, asserted, ontology) and
-    minus `known` (what the shared facts alone entail)."""
-    vocabulary = vocabulary | _vocabulary(asserted)
-    result = _graph()
+def _answer(answer: bytes, asserted: Graph | TripleSet, known: frozenset, vocabulary: frozenset) -> list[Triple]:
+    """The server's entailed triples minus what infer() never reports: about the `vocabulary` (IRIs) or the
+    unit's own, asserted, and `known` (the ontology's, and the shared facts' and what they alone entail;
+    triples of IRIs, as strings: `_iri_triples`). Each once, in the server's order."""
+    if isinstance(asserted, Asserted):
+        own, own_vocabulary = asserted.iri_triples, asserted.iri_vocabulary
+    else:
+        own, own_vocabulary = _iri_triples(asserted.triples((None, None, None))), _iris(_vocabulary(asserted))
+    found = []
     for line in answer.decode("utf-8").splitlines():
-        s, p, o = line[1:-3].split("> <")
-        triple = (URIRef(s), URIRef(p), URIRef(o))
-        if triple[0] in vocabulary or triple in asserted or triple in ontology:
+        triple = tuple(line[1:-3].split("> <"))
+        if triple[0] in vocabulary or triple[0] in own_vocabulary or triple in own or triple in known:
             continue
-        if shared is not None and triple in shared or known is not None and triple in known:
-            continue
-        result.add(triple)
-    return result
+        found.append(triple)
+    return [(URIRef(s), URIRef(p), URIRef(o)) for s, p, o in dict.fromkeys(found)]
+
+
+def _graph_of(triples: Iterable[Triple]) -> Graph:
+    graph = _graph()
+    for triple in triples:
+        graph.add(triple)
+    return graph
+
+
+def _iris(terms: Iterable) -> frozenset:
+    return frozenset(str(t) for t in terms if isinstance(t, URIRef))
 
 
 class TripleSet:
@@ -559,12 +572,89 @@ class TripleSet:
         return (p for _, p, _ in self.triples((subject, None, object)))
 
 
+class Asserted(TripleSet):
+    """A unit's asserted triples, given as pyoxigraph terms, read as a TripleSet; made for what `infer_many`
+    reads of every unit without making rdflib terms (the N-Triples HermiT sees, the IRI triples and
+    vocabulary `_answer` leaves out), which took over 3 ms of Python per article. Its rdflib terms are made
+    only when asked for (explaining an inconsistency, or HermiT's command line when there is no javac)."""
+
+    def __init__(self, triples: Iterable):
+        self.terms = tuple(dict.fromkeys(triples))  # pyoxigraph Triples, each once
+        self._by_subject = None
+        self._by_predicate_object = None
+
+    @cached_property
+    def _triples(self) -> frozenset:
+        from kg.rdf import to_rdflib_term
+
+        return frozenset((to_rdflib_term(t.subject), to_rdflib_term(t.predicate), to_rdflib_term(t.object))
+                         for t in self.terms)
+
+    def ntriples(self) -> bytes:
+        """The lines of `_nt(self.triples((None, None, None)))`, made from the pyoxigraph terms."""
+        lines = []
+        for t in self.terms:
+            if t.predicate.value == _IMPORTS:
+                continue
+            lines.append(f"{_ox_nt_term(t.subject)} <{t.predicate.value}> {_ox_nt_term(t.object)} .\n")
+        return "".join(lines).encode("utf-8")
+
+    @cached_property
+    def iri_triples(self) -> frozenset:
+        """Its triples of three IRIs, as strings (what HermiT's answers are made of)."""
+        return frozenset((t.subject.value, t.predicate.value, t.object.value) for t in self.terms
+                         if isinstance(t.subject, _ox.NamedNode) and isinstance(t.object, _ox.NamedNode))
+
+    @cached_property
+    def iri_vocabulary(self) -> frozenset:
+        """`_vocabulary(self)`'s IRIs, as strings."""
+        return frozenset(t.subject.value for t in self.terms if isinstance(t.subject, _ox.NamedNode)
+                         and t.predicate.value == _TYPE_IRI and t.object.value in _TBOX_IRIS)
+
+
+_IMPORTS = str(OWL.imports)
+_TYPE_IRI = str(RDF.type)
+_TBOX_IRIS = frozenset(str(t) for t in _TBOX_TYPES)
+_XSD_STRING = str(XSD.string)
+_SUPPORTED_IRIS = frozenset(str(d) for d in SUPPORTED_DATATYPES)
+
+
+def _ox_nt_term(term) -> str:
+    """`_nt_term` of the rdflib term kg.rdf.to_rdflib_term makes of a pyoxigraph term, after `_reasonable`."""
+    if isinstance(term, _ox.NamedNode):
+        return f"<{term.value}>"
+    if isinstance(term, _ox.BlankNode):
+        return f"_:{term.value}"
+    value, datatype = term.value, term.datatype.value
+    if term.language:
+        return f"{_escaped(value)}@{term.language}"
+    if datatype == _XSD_STRING:
+        return _escaped(value)
+    if datatype not in _SUPPORTED_IRIS:
+        return _escaped(f"{value}^^{datatype}")
+    return f"{_escaped(value)}^^<{datatype}>"
+
+
+def _escaped(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"').replace("\r", "\\r") + '"'
+
+
+def _iri_triples(triples: Iterable[Triple]) -> frozenset:
+    """Triples of three IRIs (rdflib terms), as strings."""
+    return frozenset((str(s), str(p), str(o)) for s, p, o in triples
+                     if isinstance(s, URIRef) and isinstance(p, URIRef) and isinstance(o, URIRef))
+
+
+def _unit_nt(unit) -> bytes:
+    return unit.ntriples() if isinstance(unit, Asserted) else _nt(unit.triples((None, None, None)))
+
+
 def _nt_term(term) -> str:
     if isinstance(term, URIRef):
         return f"<{term}>"
     if isinstance(term, BNode):
         return f"_:{term}"
-    text = '"' + str(term).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"').replace("\r", "\\r") + '"'
+    text = _escaped(str(term))
     if term.language:
         return f"{text}@{term.language}"
     if term.datatype is not None:

@@ -148,6 +148,41 @@ def test_units_given_as_triple_sets_get_the_answers_graphs_get(corpus, corpus_sh
         [triples(a) for a in answers[:4]]
 
 
+def test_units_given_in_pyoxigraph_terms_get_the_answers_graphs_get(corpus, corpus_shared):
+    """kg build's units (kg.reason.Asserted: pyoxigraph terms; no rdflib term is made to reason over them)."""
+    ontology, registry, articles = corpus
+    _, answers, _ = corpus_shared
+    units = [reason.Asserted(from_rdflib(a)) for a in articles[:4]]
+    assert [triples(a) for a in reason.infer_many(units, ontology=ontology, shared=registry, workers=2)] == \
+        [triples(a) for a in answers[:4]]
+    assert all("_triples" not in vars(u) for u in units)  # no rdflib terms were made
+
+
+def test_asserted_is_read_as_its_graph_and_sent_as_rdflib_would(corpus):
+    """Asserted's N-Triples for HermiT are `_nt` of its rdflib graph (an xsd:date turned into a plain literal,
+    owl:imports left out, escapes, languages, blank nodes); its IRI triples and vocabulary are those `_answer`
+    computes from a graph."""
+    _, _, articles = corpus
+    graph = plus(articles[0])
+    odd = rdflib.BNode("b1")
+    graph.add((EX.x, KG.date, Literal("2023-05-24", datatype=rdflib.XSD.date)))
+    graph.add((EX.x, KG.note, Literal('a "quoted"\nline \\ back\rslash', lang="en")))
+    graph.add((EX.x, KG.amount, Literal("007", datatype=rdflib.XSD.integer)))
+    graph.add((EX.x, KG.label, Literal("plain")))
+    graph.add((odd, KG.about, EX.x))
+    graph.add((EX.onto, rdflib.OWL.imports, URIRef("https://example.org/elsewhere")))
+    graph.add((KG.Thing, RDF.type, rdflib.OWL.Class))
+    facts = reason.Asserted(from_rdflib(graph))
+    sent = facts.ntriples().decode().splitlines()
+    assert sorted(sent) == sorted(reason._nt(graph.triples((None, None, None))).decode().splitlines())
+    assert len(sent) == len(graph) - 1 and not any("imports" in line for line in sent)
+    assert '"2023-05-24^^http://www.w3.org/2001/XMLSchema#date"' in facts.ntriples().decode()
+    assert facts.iri_triples == reason._iri_triples(graph) and len(facts.iri_triples) > 10
+    assert facts.iri_vocabulary == reason._iris(reason._vocabulary(graph)) == {str(KG.Thing)}
+    assert set(facts) == triples(graph) and len(facts) == len(graph)
+    assert set(facts.triples((None, RDF.type, None))) == set(graph.triples((None, RDF.type, None)))
+
+
 def test_a_triple_set_reads_as_the_graph_of_its_triples(corpus):
     _, _, articles = corpus
     graph = articles[0]
