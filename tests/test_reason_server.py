@@ -202,6 +202,26 @@ def test_a_triple_set_reads_as_the_graph_of_its_triples(corpus):
     assert (subject, predicate, obj) in facts and (subject, predicate, EX.nobody) not in facts
 
 
+def test_a_jvm_for_a_long_run_compiles_with_c2_and_answers_alike(real):
+    """A JVM that will answer LONG_RUN units or more runs without -XX:TieredStopAtLevel=1 (its command line, read
+    from /proc); both kinds answer a unit with the same lines."""
+    ontology, registry, articles = real
+    classpath = reason.server_classpath()
+    assert classpath is not None  # javac is part of what the tests install
+    answers = []
+    for units, quick in ((10, True), (reason.LONG_RUN, False)):
+        server = reason._Server(classpath, reason._nt(ontology.triples((None, None, None))), units=units)
+        try:
+            command = Path(f"/proc/{server.process.pid}/cmdline").read_bytes().split(b"\0")
+            assert (b"-XX:TieredStopAtLevel=1" in command) == quick
+            ((status, answer),) = server.many([reason._nt(plus(articles[0], registry).triples((None, None, None)))])
+            assert status == "ok"
+            answers.append(sorted(answer.splitlines()))
+        finally:
+            server.close()
+    assert answers[0] == answers[1] and len(answers[0]) > 50
+
+
 def test_no_units_no_answers(real):
     ontology, registry, _ = real
     assert reason.infer_many([], ontology=ontology) == []
