@@ -392,7 +392,7 @@ def _infer_units(units: Sequence[Graph], *, ontology: Graph, shared: Graph | Non
     lock = threading.Lock()
     claimed = iter(batches)
     first_failure = [count]  # no batch starting after the first failed unit is begun
-    base: dict = {}  # "inferred": infer(shared) or None when inconsistent
+    base: dict = {}  # "inferred": infer(shared) or None when inconsistent; "facts": its IRI triples as strings
     base_ready = threading.Event()
     finished: queue.Queue = queue.Queue()
     stop = threading.Event()
@@ -408,7 +408,7 @@ def _infer_units(units: Sequence[Graph], *, ontology: Graph, shared: Graph | Non
                 status, answer = server.ask("B")
                 found = None if status == "inconsistent" else _answer(answer, shared, ontology_facts, vocabulary)
                 base["inferred"] = None if found is None else _graph_of(found)
-                base["facts"] = None if found is None else ontology_facts | _iri_triples(found)
+                base["facts"] = None if found is None else _iri_triples(found)
                 base_ready.set()
             while not stop.is_set():
                 with lock:
@@ -420,7 +420,7 @@ def _infer_units(units: Sequence[Graph], *, ontology: Graph, shared: Graph | Non
                 if shared is not None:
                     base_ready.wait()
                 if known is None:  # what no answer reports: the ontology's, the shared facts' and theirs alone
-                    known = (base.get("facts") or ontology_facts) | shared_facts
+                    known = ontology_facts | shared_facts | (base.get("facts") or frozenset())
                 for i, (status, answer) in zip(current, answers):
                     if status == "ok":
                         found = _answer(answer, graphs.pop(i), known, vocabulary)
