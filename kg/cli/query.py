@@ -63,7 +63,7 @@ def query(query_name, list_only, format_, graphs, queries_dir, project, out_dir)
     if not query_name:
         raise click.UsageError("missing QUERY (a canned query name, a .rq file or -); see --list")
     if query_name == "-":
-        text = q.QueryText(text=click.get_text_stream("stdin").read(), source="<stdin>")
+        text = q.QueryText(text=sys.stdin.read(), source="<stdin>")
     else:
         text = q.read_query(query_name, queries_dir=queries_dir)
     result = q.run_query(open_store(out_dir), text, graphs=list(graphs))
@@ -72,7 +72,7 @@ def query(query_name, list_only, format_, graphs, queries_dir, project, out_dir)
         rendered = q.render_graph(result, format=format_ or "ttl", context=_context(project))
     else:
         rendered = q.render_answer(result, format=format_ or ("table" if terminal else "tsv"))
-    click.get_binary_stream("stdout").write(rendered)
+    sys.stdout.buffer.write(rendered)
 
 
 def _context(project: Path) -> dict | None:
