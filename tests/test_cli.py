@@ -41,6 +41,23 @@ def test_readme_setup_commands_are_what_ci_runs():
     assert "bash install.sh" in (ROOT / "tests" / "run.sh").read_text()
 
 
+def test_readme_turtle_examples_of_the_output_are_in_out():
+    """The README's examples of what the build makes (the Turtle blocks of "The output") are triples of the
+    committed out/kg.nt, which `kg build --check` keeps equal to a fresh build: an example cannot drift."""
+    import pyoxigraph as ox
+
+    from kg.namespaces import PREFIXES
+
+    section = README[README.index("## The output"):README.index("## Adding an article")]
+    blocks = re.findall(r"^```turtle\n(.*?)^```", section, re.M | re.S)
+    assert blocks, "the README shows no Turtle of the output"
+    head = "".join(f"@prefix {p}: <{ns}> .\n" for p, ns in PREFIXES.items())
+    shown = {t for block in blocks for t in ox.parse(head + block, format=ox.RdfFormat.TURTLE)}
+    assert len(shown) >= 10
+    built = set(ox.parse(path=str(ROOT / "out" / "kg.nt"), format=ox.RdfFormat.N_TRIPLES))
+    assert not shown - built, f"README shows triples the build does not make: {sorted(map(str, shown - built))[:3]}"
+
+
 def test_help_imports_no_heavy_library():
     """`kg --help` must answer fast: the CLI imports rdflib, pyshacl, owlready2, pyoxigraph only when used."""
     code = (
