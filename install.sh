@@ -5,18 +5,33 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
+apt_install() {
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -q
+    $sudo apt-get install -y -q --no-install-recommends "$@"
+}
+
 missing=()
 command -v dot >/dev/null 2>&1 || missing+=(graphviz)
 # HermiT runs in a long-lived JVM whose small driver (kg/java/) is compiled on first use: a JDK, not just a JRE.
 command -v javac >/dev/null 2>&1 || missing+=(openjdk-17-jdk-headless)
 if [ ${#missing[@]} -gt 0 ]; then
-    SUDO=""
-    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-    export DEBIAN_FRONTEND=noninteractive
-    $SUDO apt-get update -q
-    $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+    apt_install "${missing[@]}"
 fi
 
-[ -x .venv/bin/python ] || python3 -m venv .venv
+if [ ! -x .venv/bin/python ]; then
+    if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+        echo "install.sh: kg needs Python 3.11 or newer as python3 (found: $(python3 --version 2>&1))" >&2
+        exit 1
+    fi
+    # Debian's Python makes a venv only with python3-venv (ensurepip) installed
+    if ! python3 -m venv .venv >/dev/null 2>&1; then
+        rm -rf .venv
+        apt_install python3-venv "python3.$(python3 -c 'import sys; print(sys.version_info[1])')-venv"
+        python3 -m venv .venv
+    fi
+fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e .

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # System packages the test suite needs besides the Python ones: Virtuoso (tests/servers.py starts a real
 # one); Chromium, ChromeDriver and Graphviz for kg report and its browser tests (tests/browser.py); and
-# axe-core from npm for the accessibility scan (into .cache/npm/). Idempotent and quiet: installs only what
-# is missing.
+# axe-core from npm for the accessibility scan (into .cache/npm/; npm itself from Debian when missing).
+# Idempotent and quiet: installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -17,6 +17,7 @@ command -v virtuoso-t >/dev/null 2>&1 || missing+=(virtuoso-opensource-7-bin)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
 command -v dot >/dev/null 2>&1 || missing+=(graphviz)
+command -v npm >/dev/null 2>&1 || missing+=(npm)  # Debian's (with its nodejs), only when there is none
 
 if [ ${#missing[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
