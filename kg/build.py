@@ -384,12 +384,14 @@ def _corpus_problems(root: Path, project: Project, folders: list[str], prepared:
 
 
 def build(root: Path, *, reason: bool = True, site: bool = True, cache: bool = True,
-          progress: Progress | None = None) -> Build:
+          progress: Progress | None = None, on_data: Callable[[Build], object] | None = None) -> Build:
     """Everything `kg build` does except writing. Raises KgError (input) or CheckFailed (not conforming).
 
     Work is per article (kg.units): an article whose inputs did not change since the last build is taken
     from the unit cache under .cache/ (`cache=False` ignores and leaves it). `site` adds the evidence
-    report (kg.report) under report/ in `files`; `progress` shows progress on a terminal."""
+    report (kg.report) under report/ in `files`; `progress` shows progress on a terminal. `on_data` is given
+    the build without its report as soon as the data files are known, before the report's index is made
+    (kg build stages kg.nq then, and begins loading the query store from it: `stage`)."""
     root = Path(root)
     progress = progress or Progress(enabled=False)
     if not (root / CONTEXT_FILE).is_file():
@@ -439,6 +441,8 @@ def build(root: Path, *, reason: bool = True, site: bool = True, cache: bool = T
     file_keys = {name: f"{dataset_key}-{name}" for name in files}
     result = Build(project, units, registry_inferred, report, files, corpus.reused, keys, quad_count=quads,
                    file_keys=file_keys)
+    if on_data is not None:
+        on_data(result)
     if not site:
         return result
     with progress.step("report index", 1) as advance:
@@ -951,7 +955,7 @@ def assemble(project: Project, units, registry_inferred: bytes = b"") -> tuple[o
 
 def write(out_dir: Path, files: dict[str, bytes | Output], *, keys: dict[str, str] | None = None,
           manifest: Path | None = None, on_staged: Callable[[str, str], object] | None = None,
-          first: tuple[str, ...] = ()) -> list[str]:
+          first: tuple[str, ...] = (), early: dict[str, "Staged"] | None = None) -> list[str]:
     """Write each file atomically (temp file in the same folder, then rename); return changed names.
 
     Names may hold sub-folders ("report/index.html"); every file is staged before any is renamed. A file
@@ -964,7 +968,9 @@ def write(out_dir: Path, files: dict[str, bytes | Output], *, keys: dict[str, st
     large outputs (`Output.write_over`) keep a map of what they wrote beside the manifest, to rewrite the
     file from the previous one next time. `on_staged(name, path)` is told where each large output's new content
     is as soon as it is complete: staged to replace the file, or the file itself when it holds it already
-    (kg build starts loading the query store from kg.nq then). Files named in `first` are written first."""
+    (kg build starts loading the query store from kg.nq then). Files named in `first` are written first.
+    `early` holds large outputs staged before (`stage`: name -> what it staged): they are renamed with the
+    others, and `on_staged` is not told of them again; one not to be written is removed."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     keys = keys or {}
@@ -973,8 +979,9 @@ def write(out_dir: Path, files: dict[str, bytes | Output], *, keys: dict[str, st
     folders: set[str] = set()  # made already
 
     def state(name: str) -> Path | None:  # what a large output keeps for the next build (Output.write_over)
-        return manifest.parent / "out" / f"{name}.pickle" if manifest is not None else None
+        return _state(manifest, name)
 
+    early = dict(early or {})
     base = os.path.join(str(out_dir), "")
     trash = manifest.parent / _TRASH if manifest is not None else None
     syncing: list[threading.Thread] = []
@@ -992,6 +999,15 @@ def write(out_dir: Path, files: dict[str, bytes | Output], *, keys: dict[str, st
     try:
         for name in todo:
             data, target = files[name], out_dir / name
+            ahead = early.pop(name, None)
+            if ahead is not None:  # staged already (and its store loading, if it is kg.nq)
+                staged.append((name, ahead.temp, target))
+                assembled.append(name)
+                if ahead.sync is not None:
+                    syncing.append(ahead.sync)
+                if not ahead.same:
+                    changed.append(name)
+                continue
             if isinstance(data, Output) and data.small:
                 data = next(pages)
             if not isinstance(data, Output) and target.is_file() and target.read_bytes() == data:
@@ -1010,17 +1026,13 @@ def write(out_dir: Path, files: dict[str, bytes | Output], *, keys: dict[str, st
                         os.fsync(stream.fileno())
                 changed.append(name)
                 continue
-            with os.fdopen(handle, "wb") as stream:
-                assembled.append(name)
-                same = data.write_over(target if target.is_file() else None, stream, state(name))
-                stream.flush()
-                # what making it held, before the next: when assembled whole, every article's share of a format
-                give_back(collect=same is None)
-                if same or (same is None and target.is_file() and _same(temp, target)):
-                    if on_staged is not None:
-                        on_staged(name, str(target))  # what it holds is what was to be written
-                    continue
-                syncing.append(_sync_beside(stream.fileno()))  # to disk while the next file is made
+            assembled.append(name)
+            same, sync = _write_output(data, target, handle, temp, state(name))
+            if same:
+                if on_staged is not None:
+                    on_staged(name, str(target))  # what it holds is what was to be written
+                continue
+            syncing.append(sync)
             if on_staged is not None:
                 on_staged(name, temp)
             changed.append(name)
@@ -1049,6 +1061,8 @@ def write(out_dir: Path, files: dict[str, bytes | Output], *, keys: dict[str, st
         for _, temp, _ in staged:
             if os.path.exists(temp):
                 os.unlink(temp)
+        for ahead in early.values():  # staged, but not to be written
+            ahead.discard()
         if trash is not None:
             _free_beside(trash)
     if manifest is not None:
@@ -1057,6 +1071,57 @@ def write(out_dir: Path, files: dict[str, bytes | Output], *, keys: dict[str, st
         if written != known:  # kept under the out/ folder's path: another out/ starts afresh
             atomic_pickle(manifest, (str(out_dir.resolve()), written))
     return changed
+
+
+def _state(manifest: Path | None, name: str) -> Path | None:
+    """What a large output keeps for the next build (Output.write_over), beside the manifest."""
+    return manifest.parent / "out" / f"{name}.pickle" if manifest is not None else None
+
+
+def _write_output(data: Output, target: Path, handle: int, temp: str,
+                  state: Path | None) -> tuple[bool, threading.Thread | None]:
+    """Write a large output to the staged file `temp` (open as `handle`, which this closes): whether it holds
+    what `target` holds already, and, if not, the thread that syncs it to disk meanwhile."""
+    with os.fdopen(handle, "wb") as stream:
+        same = data.write_over(target if target.is_file() else None, stream, state)
+        stream.flush()
+        # what making it held, before the next: when assembled whole, every article's share of a format
+        give_back(collect=same is None)
+        if same or (same is None and target.is_file() and _same(temp, target)):
+            return True, None
+        return False, _sync_beside(stream.fileno())  # to disk while the next file is made
+
+
+@dataclass
+class Staged:
+    """A large output staged ahead of `write` (`stage`), which renames it into place with the others."""
+
+    temp: str  # the staged file, beside where it goes
+    same: bool  # it holds what the file in out/ holds already
+    sync: threading.Thread | None  # syncing it to disk
+
+    def discard(self) -> None:
+        """Remove the staged file (when it will not be written after all)."""
+        if self.sync is not None:
+            self.sync.join()
+        if os.path.exists(self.temp):
+            os.unlink(self.temp)
+
+
+def stage(out_dir: Path, name: str, data: Output, *, manifest: Path | None = None) -> Staged:
+    """Stage one large output of `files` before `write` is called with the rest (kg build: kg.nq, so that the
+    query store's load begins while the report's index is made); pass it to `write` as `early`, or `discard`
+    it. Nothing in out/ changes until `write` renames every staged file."""
+    folder = os.path.dirname(os.path.join(str(out_dir), name))
+    os.makedirs(folder, exist_ok=True)
+    handle, temp = _stage(folder, name)
+    try:
+        same, sync = _write_output(data, Path(out_dir) / name, handle, temp, _state(manifest, name))
+    except BaseException:
+        if os.path.exists(temp):
+            os.unlink(temp)
+        raise
+    return Staged(temp, same, sync)
 
 
 _SYNC_EACH = 256  # small files `write` syncs one by one; with more it syncs everything once, before the renames

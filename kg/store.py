@@ -165,15 +165,23 @@ def _load_file(store: pyoxigraph.Store, nq: Path) -> None:
             before += chunk.count(b"\n")
 
 
+def loads_anew(out_dir: Path, graphs: dict[str, str], key: str, *, cache_dir: Path | None = None) -> bool:
+    """Whether the build's store for `key` is to be loaded from scratch (`begin`): it is not there, and the
+    working store cannot be brought up to date graph by graph."""
+    cache_dir = cache_dir or default_cache_dir(out_dir)
+    return not (cache_dir / key).is_dir() and _changed(cache_dir / WORK_DIR, graphs) is None
+
+
 def begin(out_dir: Path, staged: Path, graphs: dict[str, str], key: str, *,
           cache_dir: Path | None = None) -> "Loading | None":
     """Start loading the build's working store from scratch, in a process of its own, from `staged` (the new
-    kg.nq, staged by kg.build.write and about to replace out/kg.nq) while the build writes its other files;
+    kg.nq, staged by kg.build.stage or kg.build.write and about to replace out/kg.nq) while the build makes
+    and writes its other files;
     None when `refresh` will not load it from scratch (its store is there already, it is small, or it changes
     graph by graph). Pass what this returns to `refresh` with the same `graphs` and `key`, or `cancel()` it."""
     cache_dir = cache_dir or default_cache_dir(out_dir)
     work = cache_dir / WORK_DIR
-    if (cache_dir / key).is_dir() or _changed(work, graphs) is not None or staged.stat().st_size < LOAD_APART_FROM:
+    if not loads_anew(out_dir, graphs, key, cache_dir=cache_dir) or staged.stat().st_size < LOAD_APART_FROM:
         return None
     _empty(work)
     # The loader reads a hard link of its own: the staged name is renamed (or removed) when the build is done

@@ -389,6 +389,86 @@ def test_a_build_that_fails_after_staging_kg_nq_ends_the_store_s_load_and_the_ne
     assert canonical_quads(open_store(corpus / "out")) == canonical_quads(reference)
 
 
+def test_the_query_store_begins_loading_before_the_report_s_index_is_made(tmp_path, monkeypatch):
+    """kg build stages kg.nq as soon as the data files are known (kg.build.stage), before the report's index
+    is made, and begins loading the query store from it then: the store's load overlaps the report, which
+    leaves a core idle on a large corpus. The store is still exactly kg.nq, and out/ what a build writes."""
+    import pyoxigraph as ox
+    from click.testing import CliRunner
+
+    import kg.build
+    from conftest import ROOT, run as invoke
+    from kg import store as kg_store
+
+    corpus = tmp_path / "corpus"
+    assert invoke(CliRunner(), "synth", corpus, "--articles", 4, "--seed", 3, "-C", ROOT).exit_code == 0
+    monkeypatch.setattr(kg_store, "LOAD_APART_FROM", 0)
+    events, loads = [], []
+    original_begin, original_site = kg_store.begin, kg.build._site
+
+    def begin(out, staged, *a, **k):
+        events.append(("begin", sorted(p.name for p in out.iterdir())))
+        loads.append(original_begin(out, staged, *a, **k))
+        return loads[-1]
+
+    monkeypatch.setattr(kg_store, "begin", begin)
+    monkeypatch.setattr(kg.build, "_site", lambda *a, **k: events.append(("site", None)) or original_site(*a, **k))
+    result = invoke(CliRunner(), "build", "-C", corpus, "--timings")
+    assert result.exit_code == 0, result.output
+    monkeypatch.undo()
+    ((_, there), (site, _)) = events
+    assert site == "site" and len(there) == 1 and there[0].startswith(".kg.nq.")  # only kg.nq, staged
+    assert loads[0] is not None and "kg.nq staged" in result.output
+    reference = ox.Store()
+    reference.bulk_load(path=str(corpus / "out" / "kg.nq"), format=ox.RdfFormat.N_QUADS)
+    assert canonical_quads(open_store(corpus / "out")) == canonical_quads(reference)
+    assert invoke(CliRunner(), "build", "-C", corpus, "--check").exit_code == 0
+
+
+def test_a_build_that_fails_after_staging_kg_nq_early_leaves_out_as_it_was_and_ends_the_load(tmp_path, monkeypatch):
+    """kg.nq staged before the report's index (the store to be loaded anew), then the report fails: nothing in
+    out/ changes, no staged file is left, the store's load is cancelled, and the next build is whole."""
+    import pyoxigraph as ox
+    from click.testing import CliRunner
+
+    import kg.build
+    from conftest import ROOT, run as invoke
+    from kg import store as kg_store
+
+    corpus = tmp_path / "corpus"
+    assert invoke(CliRunner(), "synth", corpus, "--articles", 4, "--seed", 3, "-C", ROOT).exit_code == 0
+    assert invoke(CliRunner(), "build", "-C", corpus, "--no-reason").exit_code == 0
+    out = corpus / "out"
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    facts = sorted((corpus / "articles").iterdir())[1] / "facts.ttl"
+    text = facts.read_text(encoding="utf-8")
+    subject = next(line.split()[0] for line in text.splitlines() if line.startswith("ex:"))
+    facts.write_text(text + f'\n{subject} skos:editorialNote "An edit."@en .\n', encoding="utf-8")
+    shutil.rmtree(corpus / ".cache" / "store")  # so that the store is loaded anew, from the staged kg.nq
+    monkeypatch.setattr(kg_store, "LOAD_APART_FROM", 0)
+    loads = []
+    original_begin = kg_store.begin
+    monkeypatch.setattr(kg_store, "begin", lambda *a, **k: loads.append(original_begin(*a, **k)) or loads[-1])
+
+    def broken(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(kg.build, "_site", broken)
+    result = invoke(CliRunner(), "build", "-C", corpus, "--no-reason")
+    assert result.exit_code != 0 and "No space left on device" in result.output
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before  # no staged file left either
+    (loading,) = loads
+    with pytest.raises(RuntimeError, match="cancelled"):
+        loading.wait()
+    monkeypatch.undo()
+    result = invoke(CliRunner(), "build", "-C", corpus, "--no-reason")
+    assert result.exit_code == 0, result.output
+    assert b"An edit." in (out / "kg.nq").read_bytes()
+    reference = ox.Store()
+    reference.bulk_load(path=str(out / "kg.nq"), format=ox.RdfFormat.N_QUADS)
+    assert canonical_quads(open_store(out)) == canonical_quads(reference)
+
+
 def test_the_store_loads_from_kg_nq_staged_even_when_it_is_renamed_before_the_loader_opens_it(tmp_path, monkeypatch):
     """kg.store.begin loads a hard link of its own: `write` renames the staged kg.nq into place as soon as it is
     done, which can be before the spawned loader has started; the link is gone after the load."""

@@ -45,41 +45,50 @@ def build(project: Path, check: bool, no_reason: bool, no_cache: bool, timings: 
 
 
 def _build(project: Path, *, check: bool, reason: bool, cache: bool, progress) -> None:
-    from kg.build import OUT_MANIFEST, NotConforming, OUT_DIR, build as run, orphans, stale, write
-    from kg.errors import CheckFailed, Problem
-
-    try:
-        result = run(project, reason=reason, cache=cache, progress=progress)
-    except NotConforming as error:
-        click.echo(error.report.text(), err=True, nl=False)
-        raise
-    out = project / OUT_DIR
-    if check:
-        with progress.step("comparing", 1):
-            problems = [Problem("differs from a fresh build; run `kg build`", f"{OUT_DIR}/{n}") for n in stale(out, result.files)]
-            problems += [Problem("not written by a fresh build; run `kg build`", f"{OUT_DIR}/{n}") for n in orphans(out, result.files)]
-        if problems:
-            raise CheckFailed(problems)
-        click.echo(f"{OUT_DIR}/ is up to date ({len(result.files)} files)")
-        return
     from kg import store
+    from kg.build import OUT_MANIFEST, NotConforming, OUT_DIR, build as run, stage, write
 
-    # the build's key of kg.nq names its store: hashed, as a store's name is, and apart from the files' hashes
-    key = hashlib.sha256(f"kg build\0{result.file_keys[store.DATASET_FILE]}".encode()).hexdigest()
-    loading = []  # a new query store, loaded from kg.nq (written first) as soon as it is staged, while the rest is written
+    out = project / OUT_DIR
+    manifest = project / OUT_MANIFEST if cache else None
+    loading = []  # a new query store, loaded from kg.nq as soon as it is staged, while the rest is made and written
+    early = {}  # kg.nq, staged before the report's index is made when the query store is to be loaded anew
 
-    def staged(name: str, temp: str) -> None:
-        if name == store.DATASET_FILE:
-            loading.append(store.begin(out, Path(temp), result.keys, key))
+    def store_key(result) -> str:  # the build's key of kg.nq names its store: hashed, apart from the files' hashes
+        return hashlib.sha256(f"kg build\0{result.file_keys[store.DATASET_FILE]}".encode()).hexdigest()
+
+    def data_known(partial) -> None:
+        key = store_key(partial)
+        if check or not store.loads_anew(out, partial.keys, key):
+            return
+        with progress.step("kg.nq staged", 1):
+            staged = early[store.DATASET_FILE] = stage(out, store.DATASET_FILE, partial.files[store.DATASET_FILE],
+                                                       manifest=manifest)
+        nq = out / store.DATASET_FILE if staged.same else Path(staged.temp)
+        loading.append(store.begin(out, nq, partial.keys, key))
 
     try:
+        try:
+            result = run(project, reason=reason, cache=cache, progress=progress, on_data=data_known)
+        except NotConforming as error:
+            click.echo(error.report.text(), err=True, nl=False)
+            raise
+        if check:
+            _check(out, result, progress)
+            return
+        key = store_key(result)
+
+        def staged(name: str, temp: str) -> None:
+            if name == store.DATASET_FILE:
+                loading.append(store.begin(out, Path(temp), result.keys, key))
+
         with progress.step("writing", 1):
-            manifest = project / OUT_MANIFEST if cache else None
             changed = write(out, result.files, keys=result.file_keys, manifest=manifest, on_staged=staged,
-                            first=(store.DATASET_FILE,))
+                            first=(store.DATASET_FILE,), early=early)
     except BaseException:
         for started in filter(None, loading):
             started.cancel()
+        for ahead in early.values():
+            ahead.discard()
         raise
     with progress.step("query store", 1):
         store.refresh(out, graphs=result.keys, key=key, loading=next(filter(None, loading), None))
@@ -87,6 +96,19 @@ def _build(project: Path, *, check: bool, reason: bool, cache: bool, progress) -
         f"built {result.quad_count} quads in {result.graph_count} graphs from {len(result.units)} article(s); "
         f"{len(changed)} file(s) changed in {OUT_DIR}/"
     )
+
+
+def _check(out: Path, result, progress) -> None:
+    """`kg build --check`: out/ must be what this build would write."""
+    from kg.build import OUT_DIR, orphans, stale
+    from kg.errors import CheckFailed, Problem
+
+    with progress.step("comparing", 1):
+        problems = [Problem("differs from a fresh build; run `kg build`", f"{OUT_DIR}/{n}") for n in stale(out, result.files)]
+        problems += [Problem("not written by a fresh build; run `kg build`", f"{OUT_DIR}/{n}") for n in orphans(out, result.files)]
+    if problems:
+        raise CheckFailed(problems)
+    click.echo(f"{OUT_DIR}/ is up to date ({len(result.files)} files)")
 
 
 def _print_timings(progress) -> None:
