@@ -1099,13 +1099,19 @@ class Staged:
     temp: str  # the staged file, beside where it goes
     same: bool  # it holds what the file in out/ holds already
     sync: threading.Thread | None  # syncing it to disk
+    made: str | None = None  # the folder made to stage it (out/ on a first build)
 
     def discard(self) -> None:
-        """Remove the staged file (when it will not be written after all)."""
+        """Remove the staged file (when it will not be written after all), and the folder made for it if empty."""
         if self.sync is not None:
             self.sync.join()
         if os.path.exists(self.temp):
             os.unlink(self.temp)
+        if self.made is not None:
+            try:
+                os.rmdir(self.made)
+            except OSError:  # not empty: write() has put files there
+                pass
 
 
 def stage(out_dir: Path, name: str, data: Output, *, manifest: Path | None = None) -> Staged:
@@ -1113,15 +1119,16 @@ def stage(out_dir: Path, name: str, data: Output, *, manifest: Path | None = Non
     query store's load begins while the report's index is made); pass it to `write` as `early`, or `discard`
     it. Nothing in out/ changes until `write` renames every staged file."""
     folder = os.path.dirname(os.path.join(str(out_dir), name))
+    made = None if os.path.isdir(folder) else folder
     os.makedirs(folder, exist_ok=True)
     handle, temp = _stage(folder, name)
+    staged = Staged(temp, False, None, made)
     try:
-        same, sync = _write_output(data, Path(out_dir) / name, handle, temp, _state(manifest, name))
+        staged.same, staged.sync = _write_output(data, Path(out_dir) / name, handle, temp, _state(manifest, name))
     except BaseException:
-        if os.path.exists(temp):
-            os.unlink(temp)
+        staged.discard()
         raise
-    return Staged(temp, same, sync)
+    return staged
 
 
 _SYNC_EACH = 256  # small files `write` syncs one by one; with more it syncs everything once, before the renames

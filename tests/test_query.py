@@ -435,10 +435,17 @@ def test_a_build_that_fails_after_staging_kg_nq_early_leaves_out_as_it_was_and_e
     from conftest import ROOT, run as invoke
     from kg import store as kg_store
 
+    def broken(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
     corpus = tmp_path / "corpus"
     assert invoke(CliRunner(), "synth", corpus, "--articles", 4, "--seed", 3, "-C", ROOT).exit_code == 0
-    assert invoke(CliRunner(), "build", "-C", corpus, "--no-reason").exit_code == 0
     out = corpus / "out"
+    with monkeypatch.context() as first:  # a first build that fails: not even out/ is left
+        first.setattr(kg.build, "_site", broken)
+        result = invoke(CliRunner(), "build", "-C", corpus, "--no-reason")
+        assert result.exit_code != 0 and "No space left on device" in result.output and not out.exists()
+    assert invoke(CliRunner(), "build", "-C", corpus, "--no-reason").exit_code == 0
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     facts = sorted((corpus / "articles").iterdir())[1] / "facts.ttl"
     text = facts.read_text(encoding="utf-8")
@@ -449,10 +456,6 @@ def test_a_build_that_fails_after_staging_kg_nq_early_leaves_out_as_it_was_and_e
     loads = []
     original_begin = kg_store.begin
     monkeypatch.setattr(kg_store, "begin", lambda *a, **k: loads.append(original_begin(*a, **k)) or loads[-1])
-
-    def broken(*args, **kwargs):
-        raise OSError(28, "No space left on device")
-
     monkeypatch.setattr(kg.build, "_site", broken)
     result = invoke(CliRunner(), "build", "-C", corpus, "--no-reason")
     assert result.exit_code != 0 and "No space left on device" in result.output
