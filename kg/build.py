@@ -38,7 +38,7 @@ from kg.ground import Grounded, ground
 from kg.memory import give_back
 from kg.namespaces import GRAPH, KG, REGISTRY_GRAPH, article_graph, inferred_graph, prefixed
 from kg.progress import Progress
-from kg.units import Cache, Fingerprints, Index, atomic_pickle, code_hash, files_hash, read_keyed
+from kg.units import CACHE_DIR, Cache, Fingerprints, Headers, Index, atomic_pickle, code_hash, files_hash, read_keyed
 from kg.unit_validation import start as start_validation, validate_units
 from kg.validate import Report
 
@@ -88,9 +88,55 @@ class ArticleUnit:
     def reasoned(self) -> bool:
         return self.packed_inferred is not None
 
+    @property
+    def summary_digest(self) -> str | None:
+        """SHA-256 of its summary (None without one): what the consistency step compares between builds."""
+        return None if self.summary is None else hashlib.sha256(self.summary).hexdigest()
+
     def with_inferred(self, inferred: bytes, summary=None) -> "ArticleUnit":
         return replace(self, packed_inferred=_pack(inferred), quads=(self.quads[0], inferred.count(b"\n")),
                        summary=summary)
+
+    @property
+    def header(self) -> tuple | None:
+        """What `Kept` knows of it without reading its cache entry; None when it holds its piece itself."""
+        if self.piece is not None or self.report is not None or self.page is not None:
+            return None
+        return (self.folder, self.reasoned, self.piece_key, self.quads, self.summary_digest)
+
+    def full(self) -> "ArticleUnit":
+        return self
+
+
+class Kept:
+    """An ArticleUnit the unit cache holds, known from its header (kg.units.Headers): the slug, folder, whether
+    it is reasoned over, its piece key, quad counts and summary digest — all that a build after an edit asks
+    of an unchanged unit. Anything else reads the cache entry (once) and is the ArticleUnit's."""
+
+    piece = report = page = None  # an entry with a header keeps them in parts of their own (`ArticleUnit.header`)
+
+    def __init__(self, cache: Cache, slug: str, key: str, header: tuple):
+        self._cache, self._key, self._unit = cache, key, None
+        self.slug = slug
+        self.folder, self.reasoned, self.piece_key, self.quads, self.summary_digest = header
+
+    def full(self) -> ArticleUnit:
+        if self._unit is None:
+            unit = self._cache.get(self.slug, self._key)
+            if unit is None or unit.header != self.header:  # gone or changed since its header was checked
+                raise KgError(Problem("the unit cache changed during the build (another program?); build again",
+                                      f"{CACHE_DIR}/{self.slug}.pickle"))
+            self._unit = unit
+        return self._unit
+
+    @property
+    def header(self) -> tuple:
+        return (self.folder, self.reasoned, self.piece_key, self.quads, self.summary_digest)
+
+    def __getattr__(self, name: str):  # only what the instance lacks: the entry's other fields and methods
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.full(), name)
 
 
 def _pack(nquads: bytes) -> bytes:
@@ -250,6 +296,8 @@ class Corpus:
         self.loaded = loaded  # slug -> unit, those read or made so far
         self.reused = reused  # slugs taken from the cache, not grounded again
         self.progress = progress or Progress(enabled=False)
+        self.headers = Headers(cache, shared_key)
+        self.on_disk: dict[str, ArticleUnit | Kept] = {}  # slug -> the unit its cache entry holds, as read or kept
 
     def unit(self, slug: str) -> "ArticleUnit":
         if slug not in self.loaded:
@@ -279,11 +327,15 @@ class Corpus:
         return self.ground(slugs)
 
     def read_cached(self, slugs: list[str]) -> None:
+        """Take these units from the cache: from their headers when those describe their entries (`Kept`),
+        else from the entries."""
         for slug in slugs:
             if slug not in self.loaded:
-                hit = self.cache.get(slug, self.keys[slug])
+                key = self.keys[slug]
+                header = self.headers.get(slug, key)
+                hit = Kept(self.cache, slug, key, header) if header is not None else self.cache.get(slug, key)
                 if hit is not None:
-                    self.loaded[slug] = hit
+                    self.loaded[slug] = self.on_disk[slug] = hit
 
     def ground(self, slugs: list[str], *, step: bool = False) -> list[_Prepared]:
         """Ground the units of these that are not read yet (in worker processes). `step`: a grounding step
@@ -305,6 +357,21 @@ class Corpus:
 
     def keep(self, unit: ArticleUnit) -> None:
         self.cache.put(unit.slug, self.keys[unit.slug], unit)
+        if self.cache.enabled:
+            self.on_disk[unit.slug] = unit
+
+    def save_headers(self) -> None:
+        """Keep the header of every unit whose cache entry this run read or wrote (kg.units.Headers)."""
+        headers = {}
+        for slug, unit in self.on_disk.items():
+            old = self.headers.read.get(slug)
+            if isinstance(unit, Kept) and old is not None:
+                headers[slug] = old  # checked against its entry when read
+            elif slug in self.keys and unit.header is not None:
+                signature = self.cache.signature(slug)
+                if signature is not None:
+                    headers[slug] = (self.keys[slug], signature, unit.header)
+        self.headers.save(headers)
 
 
 def _slug(folder: str) -> str:
@@ -431,6 +498,8 @@ def build(root: Path, *, reason: bool = True, site: bool = True, cache: bool = T
 
     report_context = site.context(project, registry_inferred)  # what every report page shows of the registry
     units = _render_pieces(corpus, units, report_context, reason=reason, context=context, progress=progress)
+    if reason:  # (without, units are rendered without their inferred graphs, and not kept)
+        corpus.save_headers()
     shared = _shared_pieces(corpus, registry_inferred, reason=reason, context=context)
     mode = "reasoned" if reason else "asserted"
     files = {f"{OUTPUT_STEM}{f.extension}": _assembled(corpus, shared, units, name, context, f"{corpus.shared_key}-{mode}")
@@ -706,7 +775,7 @@ def _render_pieces(corpus: Corpus, units: tuple[ArticleUnit, ...], report_contex
     """Every unit with its piece of the outputs; rendered (on every core) only where the cache has none."""
     global _CONTEXT, _CACHE, _REPORT_CONTEXT, _ROOT
     keys = {u.slug: f"{corpus.keys[u.slug]}-{'reasoned' if reason else 'asserted'}" for u in units}
-    todo = [u for u in units if u.piece_key != keys[u.slug] or (u.piece is None and not corpus.cache.enabled)]
+    todo = [u.full() for u in units if u.piece_key != keys[u.slug] or (u.piece is None and not corpus.cache.enabled)]
     _CONTEXT, _CACHE, _REPORT_CONTEXT, _ROOT = context, corpus.cache, report_context, corpus.project.root
     try:
         rendered = _map(_piece, [(u, keys[u.slug]) for u in todo], progress=progress, label="rendering")
@@ -749,7 +818,8 @@ _REGISTRY = "_registry"
 _CONSISTENCY = "_consistency"  # what the last consistency check that passed was given (_consistency_unchanged)
 # Cache entries that belong to no article (all keyed by the shared inputs): never pruned with the articles.
 _DEPENDENCIES = "_dependencies"  # kg.report.incremental.Dependencies of the last build's report
-_SHARED_ENTRIES = {_REGISTRY, _CONSISTENCY, "_pieces-reasoned", "_pieces-asserted", "_ontology_page", _DEPENDENCIES}
+_SHARED_ENTRIES = {_REGISTRY, _CONSISTENCY, "_pieces-reasoned", "_pieces-asserted", "_ontology_page", _DEPENDENCIES,
+                   Path(Headers.FILE).stem}
 
 
 def _reason(corpus: Corpus, *, progress: Progress) -> tuple[bytes, tuple[ArticleUnit, ...]]:
@@ -790,9 +860,9 @@ def _reason(corpus: Corpus, *, progress: Progress) -> tuple[bytes, tuple[Article
     if todo and len(units) > 1:
         with progress.step("consistency", 1) as advance:
             # Each unit's summary (kept in the cache with it) is all the check reads of most units.
-            units = tuple(u if u.summary is not None else u.with_inferred(u.inferred, _pack_summary(summarise(
+            units = tuple(u if u.summary_digest is not None else u.with_inferred(u.inferred, _pack_summary(summarise(
                 _Triples(u.asserted), _Triples(u.inferred)))) for u in units)
-            digests = {u.slug: hashlib.sha256(u.summary).hexdigest() for u in units}
+            digests = {u.slug: u.summary_digest for u in units}
             if not _consistency_unchanged(corpus, units, digests):
                 members: set = set()
                 reason.check_union(_Lazy(units, inferred=False), _Lazy(units, inferred=True),

@@ -161,6 +161,14 @@ class Cache:
     def get_part(self, name: str, part: str, key: str):
         return read_keyed(self._part_path(name, part), key)
 
+    def signature(self, name: str) -> tuple[int, int, int] | None:
+        """(size, modification time, inode) of the entry, None when missing: what `Headers` compares."""
+        try:
+            stat = os.stat(self._path(name))
+        except OSError:
+            return None
+        return (stat.st_size, stat.st_mtime_ns, stat.st_ino)
+
     def prune(self, keep: set[str]) -> None:
         """Remove entries of units that no longer exist (a deleted or renamed article)."""
         if not self.enabled or not self.dir.is_dir():
@@ -247,6 +255,36 @@ class Index:
             self.path.unlink(missing_ok=True)
             return False
         return True
+
+
+class Headers:
+    """What a build needs to know of each cached unit without reading its entry, in one file
+    (`.cache/units/_headers.pickle`): after an edit of one article among ten thousand, unpickling every unit
+    took a second and a half. A header is kept with the key and the signature (size, modification time, inode)
+    of the entry it describes, as git's index does: it is used only while that entry is exactly the file it
+    was taken from, so a header can never describe another entry (one rewritten since, by `kg validate`
+    say, or damaged). The file is kept under the shared inputs' key and written atomically."""
+
+    FILE = "_headers.pickle"
+
+    def __init__(self, cache: Cache, shared_key: str):
+        self.cache, self.shared_key = cache, shared_key
+        self.read: dict[str, tuple] = {}  # name -> (key, signature, header) as read
+        if cache.enabled:
+            self.read = read_keyed(cache.dir / self.FILE, shared_key) or {}
+
+    def get(self, name: str, key: str):
+        """The header of the entry `name` when it holds `key` and is the file the header was taken from."""
+        found = self.read.get(name)
+        if found is None or found[0] != key or found[1] != self.cache.signature(name):
+            return None
+        return found[2]
+
+    def save(self, headers: dict[str, tuple]) -> None:
+        """Keep `headers` (name -> (key, signature, header)) in place of those read, if they differ."""
+        if self.cache.enabled and headers != self.read:
+            atomic_pickle(self.cache.dir / self.FILE, (self.shared_key, headers))
+            self.read = headers
 
 
 def read_keyed(path: Path, key: str):

@@ -387,6 +387,67 @@ def test_after_an_edit_validate_reads_only_the_edited_articles_unit(corpus, tmp_
     assert (report.conforms, report.findings) == (clean.conforms, clean.findings)
 
 
+def test_after_an_edit_build_reads_only_the_edited_articles_unit(corpus, tmp_path, monkeypatch):
+    """The other units are known from their headers (kg.units.Headers): no entry of theirs is unpickled."""
+    from kg.units import Cache
+
+    folder = tmp_path / "touched-build"
+    shutil.copytree(corpus, folder)
+    build(folder)
+    slugs = sorted(p.name for p in (folder / "articles").iterdir())
+    _append_facts(folder, slugs[3], f'\n{_first_subject(folder, slugs[3])} skos:editorialNote "read"@en .\n')
+    read = []
+    original = Cache.get
+    monkeypatch.setattr(Cache, "get", lambda self, name, key: read.append(name) or original(self, name, key))
+    after = build(folder)
+    assert [name for name in read if not name.startswith("_")] == [slugs[3]]
+    assert set(after.reused) == set(slugs) - {slugs[3]}
+    monkeypatch.undo()
+    assert after.files == build(folder, cache=False).files
+
+
+def test_a_header_is_not_trusted_once_its_entry_was_rewritten(corpus, tmp_path):
+    """An entry rewritten under the same key (by `kg validate` grounding an article again, say: not reasoned over)
+    no longer matches its header's signature: the build reads it, reasons over it again and keeps it."""
+    from dataclasses import replace
+
+    from kg.units import Cache, atomic_pickle
+
+    folder = tmp_path / "rewritten"
+    shutil.copytree(corpus, folder)
+    first = build(folder)
+    slug = first.units[1].slug
+    entry = folder / CACHE_DIR / f"{slug}.pickle"
+    key, unit = __import__("pickle").loads(entry.read_bytes())
+    assert unit.reasoned
+    atomic_pickle(entry, (key, replace(unit, packed_inferred=None, piece_key=None, summary=None)))
+    second = build(folder)
+    assert Cache(folder).get(slug, key).reasoned
+    assert second.files == first.files
+
+
+def test_an_entry_is_not_read_while_its_header_describes_it(corpus, tmp_path):
+    """The converse: an entry whose bytes are spoilt in place (same size, inode and modification time, which no
+    build does) is not read at all while its header matches, so the unit is reused as it was."""
+    import os
+
+    folder = tmp_path / "in-place"
+    shutil.copytree(corpus, folder)
+    first = build(folder)
+    slug = first.units[4].slug
+    entry = folder / CACHE_DIR / f"{slug}.pickle"
+    stat = entry.stat()
+    with entry.open("r+b") as stream:
+        stream.write(b"\0" * stat.st_size)
+    os.utime(entry, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    slugs = sorted(p.name for p in (folder / "articles").iterdir())
+    other = next(s for s in slugs if s != slug)
+    _append_facts(folder, other, f'\n{_first_subject(folder, other)} skos:editorialNote "in place"@en .\n')
+    second = build(folder)
+    assert slug in second.reused
+    assert second.files == build(folder, cache=False).files
+
+
 def test_a_damaged_index_is_rebuilt(corpus, tmp_path):
     from kg.units import Index
 
