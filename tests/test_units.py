@@ -368,41 +368,38 @@ def test_a_node_moved_from_one_article_to_another_passes_and_builds_as_a_clean_r
     assert after.files == _clean(folder).files
 
 
-def test_after_an_edit_validate_reads_only_the_edited_articles_unit(corpus, tmp_path, monkeypatch):
-    from kg.build import validate_project
+def _reads_after_an_edit(corpus, folder: Path, monkeypatch, run) -> tuple[list[str], str, object]:
+    """`run(folder)` on a copy of the corpus, an editorial note added to its fourth article, and `run` again:
+    (the cache entries the second run read, the edited article's slug, what the second run returned)."""
     from kg.units import Cache
 
-    folder = tmp_path / "touched"
     shutil.copytree(corpus, folder)
-    validate_project(folder)
-    slugs = sorted(p.name for p in (folder / "articles").iterdir())
-    _append_facts(folder, slugs[3], f'\n{_first_subject(folder, slugs[3])} skos:editorialNote "read"@en .\n')
+    run(folder)
+    slug = sorted(p.name for p in (folder / "articles").iterdir())[3]
+    _append_facts(folder, slug, f'\n{_first_subject(folder, slug)} skos:editorialNote "read"@en .\n')
     read = []
     original = Cache.get
     monkeypatch.setattr(Cache, "get", lambda self, name, key: read.append(name) or original(self, name, key))
-    report = validate_project(folder)
-    assert read == [slugs[3]]
+    result = run(folder)
     monkeypatch.undo()
-    clean = validate_project(folder, cache=False)
+    return read, slug, result
+
+
+def test_after_an_edit_validate_reads_only_the_edited_articles_unit(corpus, tmp_path, monkeypatch):
+    from kg.build import validate_project
+
+    read, slug, report = _reads_after_an_edit(corpus, tmp_path / "touched", monkeypatch, validate_project)
+    assert read == [slug]
+    clean = validate_project(tmp_path / "touched", cache=False)
     assert (report.conforms, report.findings) == (clean.conforms, clean.findings)
 
 
 def test_after_an_edit_build_reads_only_the_edited_articles_unit(corpus, tmp_path, monkeypatch):
     """The other units are known from their headers (kg.units.Headers): no entry of theirs is unpickled."""
-    from kg.units import Cache
-
     folder = tmp_path / "touched-build"
-    shutil.copytree(corpus, folder)
-    build(folder)
-    slugs = sorted(p.name for p in (folder / "articles").iterdir())
-    _append_facts(folder, slugs[3], f'\n{_first_subject(folder, slugs[3])} skos:editorialNote "read"@en .\n')
-    read = []
-    original = Cache.get
-    monkeypatch.setattr(Cache, "get", lambda self, name, key: read.append(name) or original(self, name, key))
-    after = build(folder)
-    assert [name for name in read if not name.startswith("_")] == [slugs[3]]
-    assert set(after.reused) == set(slugs) - {slugs[3]}
-    monkeypatch.undo()
+    read, slug, after = _reads_after_an_edit(corpus, folder, monkeypatch, build)
+    assert [name for name in read if not name.startswith("_")] == [slug]
+    assert set(after.reused) == {u.slug for u in after.units} - {slug}
     assert after.files == build(folder, cache=False).files
 
 
