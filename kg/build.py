@@ -7,12 +7,14 @@ grounded and reasoned over. Nothing is written unless every step succeeds.
 from __future__ import annotations
 
 import functools
+import glob
 import hashlib
 import io
 import itertools
 import multiprocessing
 import os
 import pickle
+import secrets
 import shutil
 import threading
 import zlib
@@ -38,7 +40,8 @@ from kg.ground import Grounded, ground
 from kg.memory import give_back
 from kg.namespaces import GRAPH, KG, REGISTRY_GRAPH, article_graph, inferred_graph, prefixed
 from kg.progress import Progress
-from kg.units import CACHE_DIR, Cache, Fingerprints, Headers, Index, atomic_pickle, code_hash, files_hash, read_keyed
+from kg.units import (CACHE_DIR, Cache, Fingerprints, Headers, Index, atomic_pickle, atomic_write, code_hash,
+                      files_hash, read_keyed)
 from kg.unit_validation import start as start_validation, validate_units
 from kg.validate import Report
 
@@ -673,15 +676,20 @@ class _Assembled(Output):
     at once. With a map of the file it replaces (kg.export.splice), only the articles that changed are
     loaded: the rest of the file is copied from the previous one.
 
-    The map of the file written is kept pickled, one bytes object rather than a million small ones, until
+    The map of the file written is kept pickled, a few bytes objects rather than a million small ones, until
     `remember` stores it beside the file's signature, which the next build compares before it unpickles the
-    map. A file written whole streams where its format allows (kg.export.stream_graphs, stream_nt); Turtle
-    and JSON-LD hold their own parts of every piece (kg.export.load_all)."""
+    map. Its two large parts, the blocks' keys and the subjects merged from several pieces (58 and 19 MB
+    for N-Triples at 10,000 articles), are kept in files of their own (`_PARTS`), which a later map whose part
+    is the same reuses instead of writing it again: an edit that adds or removes no subject changes neither.
+    A file written whole streams where its format allows (kg.export.stream_graphs, stream_nt); Turtle and
+    JSON-LD hold their own parts of every piece (kg.export.load_all)."""
 
     def __init__(self, owners: dict[str, Owner], format: str, context: dict):
         super().__init__(self._write_whole)
         self.owners, self.format, self.context = owners, format, context
-        self._map: bytes | None = None  # the pickled FileMap of what was written
+        self._map: bytes | None = None  # the pickled FileMap of what was written, without its `_PARTS`
+        self._parts: dict[str, bytes | str] = {}  # each of its `_PARTS`: pickled, or the file that holds it already
+        self._loaded: dict[str, tuple[object, str]] = {}  # part -> (the old map's, its file), while splicing
 
     def _write_whole(self, stream: IO[bytes]) -> None:
         loads = [owner.load for owner in self.owners.values()]
@@ -699,32 +707,70 @@ class _Assembled(Output):
                             self.format, self.context))
 
     def _keep(self, map: FileMap | None) -> None:
-        self._map = pickle.dumps(map, protocol=pickle.HIGHEST_PROTOCOL) if map is not None else None
+        self._map, self._parts = None, {}
+        if map is None:
+            return
+        for part in _PARTS:
+            value = getattr(map, part)
+            old = self._loaded.get(part)
+            self._parts[part] = old[1] if old is not None and old[0] is value else pickle.dumps(
+                value, protocol=pickle.HIGHEST_PROTOCOL)
+        self._map = pickle.dumps(replace(map, **{part: None for part in _PARTS}), protocol=pickle.HIGHEST_PROTOCOL)
 
     def write_over(self, previous: Path | None, stream: IO[bytes], state: Path | None) -> bool | None:
         kept = read_keyed(state, self._key(previous)) if previous is not None and state is not None else None
-        if kept is not None and kept[0] == _signature(previous):
-            old = pickle.loads(kept[1])
-            with previous.open("rb") as source:
-                made = splice_plan(old, self.owners, self.format, self.context,
-                                   read_old=lambda at, n: os.pread(source.fileno(), n, at))
-                del old
-                if made is not None:
-                    self._keep(made.map)
-                    if not made.same:
-                        write_plan(made, source, stream)
-                    return made.same
+        old = _read_map(state, kept[1], kept[2]) if kept is not None and kept[0] == _signature(previous) else None
+        if old is not None:
+            self._loaded = {part: (getattr(old, part), kept[2][part]) for part in _PARTS}
+            try:
+                with previous.open("rb") as source:
+                    made = splice_plan(old, self.owners, self.format, self.context,
+                                       read_old=lambda at, n: os.pread(source.fileno(), n, at))
+                    del old
+                    if made is not None:
+                        self._keep(made.map)
+                        if not made.same:
+                            write_plan(made, source, stream)
+                        return made.same
+            finally:
+                self._loaded = {}
         self.write_to(stream)
         return None
 
     def remember(self, path: Path, state: Path | None) -> None:
-        if state is not None and self._map is not None:
-            # (signature of the file written, its map): the map is not even unpickled for another file
-            atomic_pickle(state, (self._key(path), (_signature(path), self._map)))
+        if state is None or self._map is None:
+            return
+        names = {}
+        for part, value in self._parts.items():
+            if isinstance(value, str):  # the previous map's, unchanged
+                names[part] = value
+            else:
+                names[part] = f"{state.name}.{part}.{secrets.token_hex(8)}"
+                atomic_write(state.parent / names[part], value)
+        # (signature of the file written, its map, its parts' files): not even unpickled for another file
+        atomic_pickle(state, (self._key(path), (_signature(path), self._map, names)))
+        for other in state.parent.glob(f"{glob.escape(state.name)}.*"):  # the parts of maps replaced
+            if other.name not in names.values():
+                other.unlink(missing_ok=True)
 
     @staticmethod
     def _key(path: Path) -> str:
         return f"{FileMap.VERSION}\0{path.resolve()}"
+
+
+_PARTS = ("keys", "merged")  # of a FileMap, kept in files of their own (_Assembled)
+
+
+def _read_map(state: Path, pickled: bytes, names: dict[str, str]) -> FileMap | None:
+    """The map `_Assembled.remember` kept, with its parts read from their files; None when one is missing or
+    damaged (the file is then assembled whole)."""
+    parts = {}
+    for part in _PARTS:
+        try:
+            parts[part] = pickle.loads((state.parent / names[part]).read_bytes())
+        except Exception:
+            return None
+    return replace(pickle.loads(pickled), **parts)
 
 
 def _assembled(corpus: Corpus, shared: list[Piece], units: tuple[ArticleUnit, ...], format: str, context: dict,

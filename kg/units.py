@@ -299,11 +299,20 @@ def read_keyed(path: Path, key: str):
 
 
 def atomic_pickle(path: Path, value) -> None:
+    _atomic(path, lambda stream: pickle.dump(value, stream, protocol=_PROTOCOL))
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    _atomic(path, lambda stream: stream.write(data))
+
+
+def _atomic(path: Path, write) -> None:
+    """`write(stream)` to a temporary file beside `path`, then renamed to it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as stream:
-            pickle.dump(value, stream, protocol=_PROTOCOL)
+            write(stream)
         os.replace(temp, path)
     finally:
         if os.path.exists(temp):

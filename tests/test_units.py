@@ -195,6 +195,53 @@ def test_after_an_edit_the_rdf_outputs_are_spliced_from_the_previous_ones(corpus
     assert _tree(folder / "out") == _tree(clean / "out")
 
 
+def test_a_map_s_large_parts_are_written_again_only_when_they_change(corpus, tmp_path):
+    """The keys and merged subjects of each output's map (kg.build._Assembled) live in files of their own: an edit
+    that adds no subject (an editorial note) reuses them, one that adds a subject writes new ones (and the old
+    ones go); a part's file lost means the output is assembled whole. out/ equals a clean build's each time."""
+    from click.testing import CliRunner
+
+    folder = tmp_path / "parts"
+    shutil.copytree(corpus, folder)
+    runner = CliRunner()
+    maps = folder / ".cache" / "out"
+
+    def parts() -> dict[str, int]:  # part file's name -> its inode
+        return {p.name: p.stat().st_ino for p in sorted(maps.glob("kg.*.pickle.*"))}
+
+    def clean_equal() -> bool:
+        clean = tmp_path / f"clean-{len(list(tmp_path.iterdir()))}"
+        shutil.copytree(folder, clean, ignore=shutil.ignore_patterns("out", ".cache"))
+        assert run(runner, "build", "-C", clean, "--no-cache").exit_code == 0
+        return _tree(folder / "out") == _tree(clean / "out")
+
+    assert run(runner, "build", "-C", folder).exit_code == 0
+    first = parts()
+    assert {name.split(".pickle.")[1].split(".")[0] for name in first} == {"keys", "merged"}
+    assert len(first) == 2 * 5  # two parts of each of the five outputs' maps
+    slugs = sorted(p.name for p in (folder / "articles").iterdir())
+    _append_facts(folder, slugs[2], f'\n{_first_subject(folder, slugs[2])} skos:editorialNote "same parts"@en .\n')
+    assert run(runner, "build", "-C", folder).exit_code == 0
+    assert parts() == first and clean_equal()  # the same files, not even rewritten
+
+    _append_facts(folder, slugs[2], f'\nex:{slugs[2]}-new-node rdfs:label "A new subject"@en .\n')
+    assert run(runner, "build", "-C", folder).exit_code == 0
+    after = parts()
+    assert len(after) == 10 and after != first
+    def kept(format: str) -> bool:
+        return any(name.startswith(f"kg.{format}.pickle.keys.") for name in set(after) & set(first))
+
+    # new keys where blocks are subjects (the old files removed), the same where they are graphs
+    assert [kept(f) for f in ("nt", "ttl", "jsonld", "nq", "trig")] == [False, False, False, True, True]
+    assert clean_equal()
+
+    lost = next(name for name in after if name.startswith("kg.nt.pickle.keys."))
+    (maps / lost).unlink()
+    _append_facts(folder, slugs[2], f'\n{_first_subject(folder, slugs[2])} skos:editorialNote "lost"@en .\n')
+    assert run(runner, "build", "-C", folder).exit_code == 0
+    assert clean_equal() and len(parts()) == 10
+
+
 def test_a_few_pages_are_synced_one_by_one_and_many_with_one_sync(corpus, tmp_path, monkeypatch):
     """kg.build.write syncs every staged file before any rename. After an edit (a few pages, the data files
     synced in threads) it syncs each page as written and never the whole system, whose other dirty data

@@ -124,7 +124,7 @@ class _KeysBuilder:
 class FileMap:
     """Where each block of an output file lies, and whose it is (see the module's doc)."""
 
-    VERSION = 2  # of this layout: kept with a map, so that a map another kg wrote is never misread
+    VERSION = 3  # of this layout (and of how kg.build keeps it): a map another kg wrote is never misread
 
     format: str
     salt: str  # JSON-LD: the context's fingerprint
@@ -406,7 +406,13 @@ def _assemble(old: FileMap, owners: dict[str, Owner], loaded: dict[str, Piece], 
         return None
     tail = old.tail
     segments.append(tail)
-    new_map = replace(old, head=head, keys=keys.keys(), offsets=offsets, lengths=lengths, owners=owner_ids, names=names,
+    # a part the same as the old map's is that object (kg.build then keeps its file instead of writing it again)
+    new_keys = keys.keys()
+    if new_keys == old.keys:
+        new_keys = old.keys
+    if merged == old.merged:
+        merged = old.merged
+    new_map = replace(old, head=head, keys=new_keys, offsets=offsets, lengths=lengths, owners=owner_ids, names=names,
                       versions=[owners[n].version for n in names], masks=masks, merged=merged,
                       merged_masks=merged_masks)
     same = head == old.head and len(segments) == 3 and segments[1] == (old.offsets[0], old.size - len(tail))
