@@ -42,6 +42,7 @@ from kg.namespaces import GRAPH, KG, REGISTRY_GRAPH, article_graph, inferred_gra
 from kg.progress import Progress
 from kg.units import (CACHE_DIR, Cache, Fingerprints, Headers, Index, atomic_pickle, atomic_write, code_hash,
                       files_hash, read_keyed)
+from kg.units import signature as _signature
 from kg.unit_validation import start as start_validation, validate_units
 from kg.validate import Report
 
@@ -102,13 +103,16 @@ class ArticleUnit:
 
     @property
     def header(self) -> tuple | None:
-        """What `Kept` knows of it without reading its cache entry; None when it holds its piece itself."""
+        """What `Kept` knows of it without reading its cache entry (`HEADER`); None when it holds its piece itself."""
         if self.piece is not None or self.report is not None or self.page is not None:
             return None
-        return (self.folder, self.reasoned, self.piece_key, self.quads, self.summary_digest)
+        return tuple(getattr(self, name) for name in HEADER)
 
     def full(self) -> "ArticleUnit":
         return self
+
+
+HEADER = ("folder", "reasoned", "piece_key", "quads", "summary_digest")  # what a unit's header holds (`Kept`)
 
 
 class Kept:
@@ -120,8 +124,9 @@ class Kept:
 
     def __init__(self, cache: Cache, slug: str, key: str, header: tuple):
         self._cache, self._key, self._unit = cache, key, None
-        self.slug = slug
-        self.folder, self.reasoned, self.piece_key, self.quads, self.summary_digest = header
+        self.slug, self.header = slug, header
+        for name, value in zip(HEADER, header):
+            setattr(self, name, value)
 
     def full(self) -> ArticleUnit:
         if self._unit is None:
@@ -131,10 +136,6 @@ class Kept:
                                       f"{CACHE_DIR}/{self.slug}.pickle"))
             self._unit = unit
         return self._unit
-
-    @property
-    def header(self) -> tuple:
-        return (self.folder, self.reasoned, self.piece_key, self.quads, self.summary_digest)
 
     def __getattr__(self, name: str):  # only what the instance lacks: the entry's other fields and methods
         if name.startswith("_"):
@@ -1303,14 +1304,6 @@ def _free_beside(trash: Path) -> None:
 
 
 _FREEING: list[int] = []  # processes `_free_beside` started
-
-
-def _signature(path: str | Path) -> tuple[int, int, int] | None:
-    try:
-        stat = os.stat(path)
-    except OSError:
-        return None
-    return (stat.st_size, stat.st_mtime_ns, stat.st_ino)
 
 
 def _same(first: str | Path, second: str | Path) -> bool:

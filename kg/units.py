@@ -162,12 +162,8 @@ class Cache:
         return read_keyed(self._part_path(name, part), key)
 
     def signature(self, name: str) -> tuple[int, int, int] | None:
-        """(size, modification time, inode) of the entry, None when missing: what `Headers` compares."""
-        try:
-            stat = os.stat(self._path(name))
-        except OSError:
-            return None
-        return (stat.st_size, stat.st_mtime_ns, stat.st_ino)
+        """The entry's `signature`: what `Headers` compares."""
+        return signature(self._path(name))
 
     def prune(self, keep: set[str]) -> None:
         """Remove entries of units that no longer exist (a deleted or renamed article)."""
@@ -285,6 +281,16 @@ class Headers:
         if self.cache.enabled and headers != self.read:
             atomic_pickle(self.cache.dir / self.FILE, (self.shared_key, headers))
             self.read = headers
+
+
+def signature(path: str | Path) -> tuple[int, int, int] | None:
+    """(size, modification time, inode) of a file, None when it is missing: a file rewritten (or replaced)
+    since has another one, as git's index assumes."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return (stat.st_size, stat.st_mtime_ns, stat.st_ino)
 
 
 def read_keyed(path: Path, key: str):
