@@ -49,6 +49,7 @@ from kg.validate import Report
 OUT_DIR = "out"
 OUT_MANIFEST = ".cache/out.pickle"  # what `kg build` last wrote to out/ (keys and file signatures: `write`)
 OUTPUT_STEM = "kg"
+FEW_CHANGED = 16  # articles made anew that are still an edit (Build.edited)
 CONTEXT_FILE = "ontology/context.jsonld"
 ONTOLOGY_GRAPH = GRAPH + "ontology"
 
@@ -159,6 +160,13 @@ class Build:
     quad_count: int = 0  # quads in kg.nq
     file_keys: dict[str, str] = field(default_factory=dict)  # file in out/ -> key that changes with its content
 
+
+    @property
+    def edited(self) -> bool:
+        """Whether few articles were made anew (at most FEW_CHANGED, or 2 % of them): an edit, after which the data
+        files are spliced from the previous ones (kg.export.splice), quick and small enough to stage in a thread
+        while the report is made (`Ahead`)."""
+        return len(self.units) - len(self.reused) <= max(FEW_CHANGED, len(self.units) // 50)
 
     @property
     def quads(self) -> tuple[ox.Quad, ...]:
@@ -420,6 +428,8 @@ def read_units(root: Path, *, cache: bool = True, progress: Progress | None = No
                 raise KgError(problems)
             index.record(shared_key, [(u.slug, keys[u.slug], u.nodes) for u in corpus.units], whole=True)
         advance()
+    if quick:
+        _inherit_reasoning(corpus, [_slug(item.folder) for item in prepared], known)
     for item in prepared:
         corpus.keep(corpus.loaded[_slug(item.folder)])
     if fingerprints.forgotten or not fingerprints.loaded:  # an article was removed (or renamed) since
@@ -427,6 +437,72 @@ def read_units(root: Path, *, cache: bool = True, progress: Progress | None = No
     grounded = {_slug(item.folder) for item in prepared}
     corpus.reused = tuple(slug for slug in corpus.folders if slug not in grounded)
     return corpus
+
+
+# --- what HermiT reads of a unit (kg.reason) ---------------------------------------------------------
+
+_RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
+_OWL = "http://www.w3.org/2002/07/owl#"
+_OTHER_PROPERTIES = frozenset(_OWL + name for name in (
+    "ObjectProperty", "DatatypeProperty", "FunctionalProperty", "InverseFunctionalProperty", "TransitiveProperty",
+    "SymmetricProperty", "AsymmetricProperty", "ReflexiveProperty", "IrreflexiveProperty"))
+
+
+def annotation_properties(*sources) -> frozenset[str]:
+    """IRIs that `sources` (iterables of pyoxigraph triples: the ontology and the shared facts) declare
+    owl:AnnotationProperty, less any they also declare another kind of property. The OWL API reads an assertion
+    of one as an annotation assertion, and kg's reasoning server leaves those out of what HermiT sees (they
+    entail nothing and name no individual: kg/java/KgReasoner.java, `Unit`), as HermiT's command line ignores them."""
+    annotation, other = set(), set()
+    for triples in sources:
+        for t in triples:
+            if t.predicate.value == _RDF_TYPE and isinstance(t.subject, ox.NamedNode):
+                kind = t.object.value
+                if kind == _OWL + "AnnotationProperty":
+                    annotation.add(t.subject.value)
+                elif kind in _OTHER_PROPERTIES:
+                    other.add(t.subject.value)
+    return frozenset(annotation - other)
+
+
+def reasoning_digest(nquads: bytes, annotations: frozenset[str]) -> str:
+    """A digest (SHA-256) of what HermiT reads of a unit (its N-Quads, as the build keeps them) besides the
+    ontology and the shared facts: every triple but the assertions of `annotations` (`annotation_properties`).
+    Two versions of an article with the same digest, reasoned over with the same ontology and shared facts,
+    get the same answer, so an edit of its notes, labels or other annotations needs no HermiT. A unit that
+    names one of `annotations` as a subject or object (declaring it another kind of property, say, which
+    could change how its assertions are read) is hashed whole."""
+    triples = [(q.subject, q.predicate, q.object) for q in ox.parse(input=nquads, format=ox.RdfFormat.N_QUADS)]
+    if any(s.value in annotations or (type(o) is ox.NamedNode and o.value in annotations) for s, _, o in triples):
+        kept = triples
+    else:
+        kept = [t for t in triples if t[1].value not in annotations]
+    digest = hashlib.sha256()
+    for line in sorted(f"{s} {p} {o}" for s, p, o in kept):
+        digest.update(line.encode() + b"\n")
+    return digest.hexdigest()
+
+
+def _inherit_reasoning(corpus: Corpus, slugs: list[str], known: dict[str, str]) -> None:
+    """Give each of a few units grounded anew the inferred graph of its article's last version when HermiT
+    reads the same of both (`reasoning_digest`): an edit of a note or a label then starts no JVM. The last
+    version is the unit cache's entry under the key the unit index knew (`known`), made with the same
+    ontology, registry and kg (unit keys are salted with them). Its summary is made again (the consistency
+    check reads annotations' subjects too)."""
+    if not slugs or len(slugs) > FEW_CHANGED:
+        return
+    annotations = None
+    for slug in slugs:
+        old_key = known.get(slug)
+        old = corpus.cache.get(slug, old_key) if old_key not in (None, corpus.keys[slug]) else None
+        if old is None or not old.reasoned:
+            continue
+        if annotations is None:
+            project = corpus.project
+            annotations = annotation_properties(*(s.triples for s in project.ontology), project.registry.triples)
+        unit = corpus.loaded[slug]
+        if reasoning_digest(old.asserted, annotations) == reasoning_digest(unit.asserted, annotations):
+            corpus.loaded[slug] = unit.with_inferred(old.inferred)
 
 
 def _quick_check(project: Project, units: list[ArticleUnit]) -> bool:
@@ -552,35 +628,26 @@ def _site(corpus: Corpus, units: tuple[ArticleUnit, ...], report_context, report
             found = loaded[slug] = _report_piece(corpus, by_slug[slug], report_context)
         return found
 
+    @functools.cache
     def shared():
         return site.Shared(report_context, [piece(s) for s in slugs], quads=quads, conforms=report.conforms,
                            findings=len(report.findings))
 
-    # The index page reads every piece: on a large corpus, in a second process, while this one brings the entity
-    # pages up to date and writes the data files. It starts at once when an article changed (then the index
-    # changes, and is the longest piece of work left), else only if it is to be written (Output.prepare: out/
-    # may not hold it), and not at all when its key says it is there already (a build with nothing to do).
-    apart = len(units) >= _BESIDE_ABOVE
-    # making() starts the work (once) and returns what gives the page
-    making = functools.cache(lambda: beside(lambda: shared().index()) if apart else shared().index)
     versions = {u.slug: u.piece_key for u in units}
     index_key = hashlib.sha256("\0".join([corpus.shared_key, str(quads), str(report.conforms), str(len(report.findings)),
                                           *(f"{s}\0{versions[s]}" for s in slugs)]).encode()).hexdigest()
+    index = _index(corpus, slugs, versions, piece, shared, quads=quads, report=report,
+                   apart=len(units) >= _BESIDE_ABOVE)
     previous = corpus.cache.get(_DEPENDENCIES, corpus.shared_key)
-    if apart and (previous is None or previous.versions != versions):
-        making()
     kept = incremental.update(previous, report_context, slugs, versions, corpus.keys, corpus.shared_key, piece)
     if kept is None:  # from every piece
-        page = making() if apart else None
         whole = shared()
         kept = incremental.compute(report_context, [piece(s) for s in slugs], versions, corpus.keys,
                                    corpus.shared_key, model=whole.model)
-        index = page() if apart else whole.index()
 
         def model(iri: str):
             return whole.model
     else:
-        index = Output(lambda stream: stream.write(making()()), small=True, here=apart, prepare=making)
         order = {slug: i for i, slug in enumerate(slugs)}
         # The pages whose keys changed (those a build writes) from one model of all their dependencies' pieces:
         # a page shows nothing of an article it does not depend on, so more pieces make the same page.
@@ -610,6 +677,50 @@ def _site(corpus: Corpus, units: tuple[ArticleUnit, ...], report_context, report
         files[site.article_path(unit.slug)] = Output(partial(_page, corpus, unit, report_context), small=True)
         keys[site.article_path(unit.slug)] = corpus.keys[unit.slug]
     return {name: files[name] for name in sorted(files)}, keys  # strings sorted, not (name, file) pairs
+
+
+_INDEX = "_index"  # kg.report.incremental.IndexState of the last build's index page
+_INDEX_PARTS = "_index_parts"  # its parts about entities (kg.report.pages.IndexParts), under IndexState.parts_key
+
+
+def _index(corpus: Corpus, slugs: list[str], versions: dict[str, str], piece, shared, *, quads: int,
+           report: Report, apart: bool) -> Output:
+    """`report/index.html`. From the kept rows and parts (IndexState) when no article that changed changed what
+    the index reads of it besides its row (its Piece.index_digest): the rows of those that changed are made
+    again, and the page is put together. Else from a model of every piece (`shared()`): on a large corpus in a
+    second process (`apart`), begun at once, while this one brings the entity pages up to date and writes
+    the data files; or, when nothing says it changed, only if it is to be written (Output.prepare: out/ may not
+    hold it), and not at all when its key says it is there already (a build with nothing to do)."""
+    from kg.report import incremental, pages, picture
+    from kg.report.picture import LIMIT
+
+    outcome = dict(quads=quads, conforms=report.conforms, findings=len(report.findings))
+    previous = corpus.cache.get(_INDEX, corpus.shared_key)
+    state = incremental.update_index(previous, slugs, versions, corpus.shared_key, piece, LIMIT)
+    parts = corpus.cache.get(_INDEX_PARTS, state.parts_key) if state is not None else None
+    if parts is not None:
+        if state is not previous:
+            corpus.cache.put(_INDEX, corpus.shared_key, state)
+        return Output(lambda stream: stream.write(pages.index_page(state.rows_in(slugs), parts, **outcome)), small=True)
+
+    def whole():  # the state and parts from every piece
+        model = shared().model
+        svg, caption = picture.figure(model, limit=LIMIT)
+        state = incremental.index_state(corpus.shared_key, [piece(s) for s in slugs], versions, LIMIT)
+        return state, pages.index_parts(model, svg, caption or pages.CAPTION)
+
+    making = functools.cache(lambda: beside(whole) if apart else whole)  # making() starts the work (once)
+    if apart and (previous is None or previous.versions != versions):
+        making()
+
+    @functools.cache
+    def made() -> bytes:  # (in this process: `here`)
+        state, parts = making()()
+        corpus.cache.put(_INDEX, corpus.shared_key, state)
+        corpus.cache.put(_INDEX_PARTS, state.parts_key, parts)
+        return pages.index_page(state.rows_in(slugs), parts, **outcome)
+
+    return Output(lambda stream: stream.write(made()), small=True, here=True, prepare=making)
 
 
 def _report_piece(corpus: Corpus, unit: ArticleUnit, report_context):
@@ -866,7 +977,7 @@ _CONSISTENCY = "_consistency"  # what the last consistency check that passed was
 # Cache entries that belong to no article (all keyed by the shared inputs): never pruned with the articles.
 _DEPENDENCIES = "_dependencies"  # kg.report.incremental.Dependencies of the last build's report
 _SHARED_ENTRIES = {_REGISTRY, _CONSISTENCY, "_pieces-reasoned", "_pieces-asserted", "_ontology_page", _DEPENDENCIES,
-                   Path(Headers.FILE).stem}
+                   "_index", "_index_parts", Path(Headers.FILE).stem}
 
 
 def _reason(corpus: Corpus, *, progress: Progress) -> tuple[bytes, tuple[ArticleUnit, ...]]:
@@ -900,11 +1011,13 @@ def _reason(corpus: Corpus, *, progress: Progress) -> tuple[bytes, tuple[Article
     with progress.step("reasoning", len(todo)) as advance:
         # HermiT in one long-lived JVM per core (kg.reason); answers come back in unit order, so the
         # output (and which error is reported first) does not depend on scheduling.
+        # (with nothing to reason over, no JVM: it would start one for the registry's entailments alone)
         answers = reason.infer_many(graphs, ontology=ontology, shared=registry,
-                                    on_done=lambda i: advance(), keep=inferred)
+                                    on_done=lambda i: advance(), keep=inferred) if todo else []
     done = {unit.slug: unit.with_inferred(*answer) for unit, answer in zip(todo, answers)}
     units = tuple(done.get(u.slug, u) for u in corpus.units)
-    if todo and len(units) > 1:
+    # (a unit that inherited its inferred graph, `_inherit_reasoning`, has no summary yet: it is checked too)
+    if (todo or any(u.summary_digest is None for u in units)) and len(units) > 1:
         with progress.step("consistency", 1) as advance:
             # Each unit's summary (kept in the cache with it) is all the check reads of most units.
             units = tuple(u if u.summary_digest is not None else u.with_inferred(u.inferred, _pack_summary(summarise(
@@ -1091,7 +1204,7 @@ def write(out_dir: Path, files: dict[str, bytes | Output], *, keys: dict[str, st
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     keys = keys or {}
-    known = (read_keyed(manifest, str(out_dir.resolve())) or {}) if manifest is not None else {}
+    known = _manifest(out_dir, manifest)
     changed, staged, kept, assembled = [], [], set(), []
     folders: set[str] = set()  # made already
 
@@ -1190,6 +1303,19 @@ def write(out_dir: Path, files: dict[str, bytes | Output], *, keys: dict[str, st
     return changed
 
 
+def _manifest(out_dir: Path, manifest: Path | None) -> dict[str, tuple]:
+    """name -> (key, signature) of each file `write` wrote to `out_dir` last time (its manifest file says)."""
+    return (read_keyed(manifest, str(Path(out_dir).resolve())) or {}) if manifest is not None else {}
+
+
+def unchanged(out_dir: Path, keys: dict[str, str], manifest: Path | None) -> set[str]:
+    """Names of `keys` (name -> key: Build.file_keys) that `write` will leave alone without reading them: the
+    file is there as it wrote it last time, under the same key."""
+    known = _manifest(out_dir, manifest)
+    base = os.path.join(str(out_dir), "")
+    return {name for name, key in keys.items() if known.get(name) == (key, _signature(base + name))}
+
+
 def _state(manifest: Path | None, name: str) -> Path | None:
     """What a large output keeps for the next build (Output.write_over), beside the manifest."""
     return manifest.parent / "out" / f"{name}.pickle" if manifest is not None else None
@@ -1246,6 +1372,42 @@ def stage(out_dir: Path, name: str, data: Output, *, manifest: Path | None = Non
         staged.discard()
         raise
     return staged
+
+
+class Ahead:
+    """Large outputs staged (`stage`, one after another) in a thread of their own while the caller goes on: after
+    an edit, kg build splices the five data files, mostly the kernel copying and syncing gigabytes, while this
+    process brings the report up to date. `result()` waits for them and gives name -> Staged (`write`'s `early`);
+    `discard()` stops at the next file and removes what was staged. Nothing in out/ changes until `write`."""
+
+    def __init__(self, out_dir: Path, files: dict[str, Output], *, manifest: Path | None = None):
+        self.staged: dict[str, Staged] = {}
+        self.error: BaseException | None = None
+        self.stopping = False
+        self.thread = threading.Thread(target=self._stage, args=(Path(out_dir), files, manifest),
+                                       name="kg-staging", daemon=True)
+        self.thread.start()
+
+    def _stage(self, out_dir: Path, files: dict[str, Output], manifest: Path | None) -> None:
+        try:
+            for name, data in files.items():
+                if self.stopping:
+                    return
+                self.staged[name] = stage(out_dir, name, data, manifest=manifest)
+        except BaseException as error:  # noqa: BLE001 - raised again by `result`, in the caller's thread
+            self.error = error
+
+    def result(self) -> dict[str, Staged]:
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.staged
+
+    def discard(self) -> None:
+        self.stopping = True
+        self.thread.join()
+        for staged in reversed(list(self.staged.values())):  # the first made the folder, if one was made
+            staged.discard()
 
 
 _SYNC_EACH = 256  # small files `write` syncs one by one; with more it syncs everything once, before the renames

@@ -49,8 +49,10 @@ def without_one(corpus, tmp_path_factory):
     return removed, build(root)
 
 
-def report_files(files: dict[str, bytes]) -> dict[str, bytes]:
-    return {name: data for name, data in files.items() if name.startswith("report/")}
+def report_files(files: dict) -> dict[str, bytes]:
+    """The report's files of a build, as bytes (a page may be an Output, made when read)."""
+    return {name: data if isinstance(data, bytes) else data.read() for name, data in files.items()
+            if name.startswith("report/")}
 
 
 def test_article_pages_and_shared_pages_add_up_to_the_whole_site(built):
@@ -229,6 +231,73 @@ def test_dependencies_kept_and_updated_equal_those_computed_from_every_piece(bui
     labels = made("c", 'kg:partOf rdfs:label "part of"@en .')
     assert deps.update(whole, context, sorted(after) + ["c"], {**keyed(after), "c": "c"}, {**keyed(after), "c": "c"},
                        "shared", lambda slug: labels if slug == "c" else versions[slug][after[slug]]) is None
+
+
+def test_the_index_kept_and_updated_is_the_index_made_from_every_piece(built):
+    """kg.report.incremental.IndexState after random edits (articles changed, added, removed; some edits only an
+    editorial note or a comment): whenever the kept parts' key says the entities' parts are the same, the page
+    put together from the kept rows and parts is the page a model of every piece makes; and it says so after
+    every edit that changes no article's index digest."""
+    import random
+
+    from kg.report import incremental
+    from kg.report import pages
+    from kg.report.model import Model
+
+    context = report.context(built.project, built.registry_inferred)
+    note = "<http://www.w3.org/2004/02/skos/core#editorialNote>"
+    comment = "<http://www.w3.org/2000/01/rdf-schema#comment>"
+    LABEL = "http://www.w3.org/2000/01/rdf-schema#label"
+    versions = {}
+    for article, unit in zip(built.articles, built.units):
+        subject = next(iri for iri in sorted(report.piece(article, unit.asserted).layer.subjects))
+        graph = f"<{article_graph(article.slug)}>"
+        noted = unit.asserted + f'<{subject}> {note} "checked"@en {graph} .\n'.encode()
+        versions[article.slug] = {
+            "v1": report.piece(article, unit.asserted, unit.inferred),
+            "v2": report.piece(article, noted, unit.inferred),  # an editorial note: the same index digest
+            "v3": report.piece(article, noted + f'<{subject}> {comment} "also"@en {graph} .\n'.encode(), unit.inferred),
+            "v4": report.piece(article, unit.asserted + f'<{subject}> <{EX}x-said> <{EX}x-other> {graph} .\n'.encode(),
+                               unit.inferred),  # a new link: another digest
+            "v5": report.piece(article, unit.asserted + f'<{subject}> <{LABEL}> "(renamed)"@en {graph} .\n'.encode(),
+                               unit.inferred),  # a label that wins: another digest
+        }
+    first = versions[built.articles[0].slug]
+    assert first["v1"].index_digest == first["v2"].index_digest == first["v3"].index_digest
+    assert len({first[v].index_digest for v in ("v1", "v4", "v5")}) == 3
+
+    def index(state, parts, chosen):
+        return pages.index_page(state.rows_in(sorted(chosen)), parts, quads=7, conforms=True, findings=0)
+
+    def whole(chosen):
+        model = Model(context, [versions[s][chosen[s]] for s in sorted(chosen)], quads=7)
+        svg, caption = picture.figure(model)
+        state = incremental.index_state("shared", [versions[s][chosen[s]] for s in sorted(chosen)],
+                                        {s: f"{s}-{v}" for s, v in chosen.items()}, picture.LIMIT)
+        return state, pages.index_parts(model, svg, caption or pages.CAPTION), pages.index(model, svg, caption or pages.CAPTION)
+
+    rng = random.Random(11)
+    kept = 0
+    for _ in range(16):
+        before = {slug: rng.choice(["v1", "v2", "v3", "v4", "v5"]) for slug in versions}
+        after = dict(before)
+        for slug in rng.sample(sorted(versions), rng.randint(1, 2)):
+            after[slug] = rng.choice(["v1", "v2", "v3", "v4", "v5", None])
+        after = {slug: v for slug, v in after.items() if v}
+        old_state, old_parts, _ = whole(before)
+        new_state = incremental.update_index(old_state, sorted(after), {s: f"{s}-{v}" for s, v in after.items()},
+                                             "shared", lambda slug: versions[slug][after[slug]], picture.LIMIT)
+        state, parts, page = whole(after)
+        assert new_state == state
+        assert index(state, parts, after) == page
+        same = sorted(versions[s][v].index_digest for s, v in before.items()) == sorted(
+            versions[s][v].index_digest for s, v in after.items())
+        assert (new_state.parts_key == old_state.parts_key) == same
+        if same:
+            kept += 1
+            assert parts == old_parts and index(new_state, old_parts, after) == page
+    assert kept >= 3
+    assert incremental.update_index(old_state, sorted(after), {}, "other", None, picture.LIMIT) is None
 
 
 def test_shared_pages_can_be_rendered_one_entity_at_a_time(built):

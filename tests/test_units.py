@@ -3,6 +3,8 @@ clean one — after no change, after editing one article, after changing the ont
 article."""
 
 import shutil
+import threading
+import time
 from pathlib import Path
 
 import pyoxigraph as ox
@@ -306,26 +308,23 @@ def test_replaced_data_files_are_freed_by_a_process_of_their_own(corpus, tmp_pat
 
 
 def test_the_index_page_made_in_a_second_process_is_the_one_made_here(corpus, monkeypatch):
-    """Large corpora make report/index.html in a forked process (kg.forked.beside): beside the entity pages'
-    dependencies when those are computed from every piece, and while the data files are written when they
-    are kept from the last build (the page is then an Output, made when written)."""
+    """Large corpora make report/index.html from every piece in a forked process (kg.forked.beside) when it
+    cannot be put together from the parts the last build kept: the same page, made once, here only."""
     import kg.build
     from kg.build import Output
 
-    here = build(corpus, cache=False).files["report/index.html"]
+    here = build(corpus, cache=False).files["report/index.html"].read()
     forked = []
     original = kg.build.beside
     monkeypatch.setattr(kg.build, "_BESIDE_ABOVE", 0)
     monkeypatch.setattr(kg.build, "beside", lambda function: forked.append(function) or original(function))
-    whole = build(corpus, cache=False).files["report/index.html"]  # no dependencies kept: every piece read
-    assert len(forked) == 1 and isinstance(whole, bytes)
-    build(corpus)  # (started beside or not, as the corpus's cache from earlier tests has it)
+    whole = build(corpus, cache=False).files["report/index.html"]  # nothing kept: every piece read, beside
+    assert len(forked) == 1 and isinstance(whole, Output) and whole.here
+    assert b"<svg" in here and whole.read() == here and whole.read() == here  # read again: the answer, kept
+    assert build(corpus).files["report/index.html"].read() == here  # made (here or beside), its parts kept
     started = len(forked)
-    kept = build(corpus).files["report/index.html"]  # the dependencies of the build before, kept
-    assert len(forked) == started and isinstance(kept, Output)  # no article changed: started only if read
-    assert kept.read() == here and len(forked) == started + 1
-    assert isinstance(here, bytes) and b"<svg" in here and whole == here and kept.read() == here
-    assert kept.read() == here  # read again: the forked process's answer, kept
+    kept = build(corpus).files["report/index.html"]  # the parts of the build before
+    assert kept.read() == here and len(forked) == started  # put together here: no second process
 
 
 def test_pages_rendered_on_every_core_are_the_pages_rendered_here(corpus, tmp_path, monkeypatch):
@@ -436,7 +435,7 @@ def test_after_an_edit_validate_reads_only_the_edited_articles_unit(corpus, tmp_
     from kg.build import validate_project
 
     read, slug, report = _reads_after_an_edit(corpus, tmp_path / "touched", monkeypatch, validate_project)
-    assert read == [slug]
+    assert read == [slug, slug]  # its new key (a miss), then its last version (kg.build._inherit_reasoning)
     clean = validate_project(tmp_path / "touched", cache=False)
     assert (report.conforms, report.findings) == (clean.conforms, clean.findings)
 
@@ -445,7 +444,7 @@ def test_after_an_edit_build_reads_only_the_edited_articles_unit(corpus, tmp_pat
     """The other units are known from their headers (kg.units.Headers): no entry of theirs is unpickled."""
     folder = tmp_path / "touched-build"
     read, slug, after = _reads_after_an_edit(corpus, folder, monkeypatch, build)
-    assert [name for name in read if not name.startswith("_")] == [slug]
+    assert [name for name in read if not name.startswith("_")] == [slug, slug]  # new key, last version
     assert set(after.reused) == {u.slug for u in after.units} - {slug}
     assert after.files == build(folder, cache=False).files
 
@@ -589,10 +588,13 @@ def test_kg_build_names_the_query_store_without_reading_kg_nq_again(corpus, tmp_
     assert store_path(out) not in stores and len(open_store(out)) == quads + 1
 
 
-def test_the_index_page_is_made_only_when_an_article_changed(corpus, tmp_path, monkeypatch):
+def test_the_index_page_is_made_from_every_piece_only_when_an_edit_changes_what_it_shows_of_entities(
+        corpus, tmp_path, monkeypatch):
     """The index page has a key (every article's piece version, the dataset's size, the validation's
-    outcome): a build with nothing to do starts no second process for it and leaves it alone; after an edit
-    the second process starts at once, and the page shows the edit."""
+    outcome): a build with nothing to do leaves it alone. After an editorial note, which changes no article's
+    Piece.index_digest, it is put together from the rows and parts the last build kept (no second process);
+    after a new label, it is made from every piece in a second process, started at once. Each time it is the
+    page of a clean build."""
     from click.testing import CliRunner
 
     import kg.build
@@ -610,19 +612,24 @@ def test_the_index_page_is_made_only_when_an_article_changed(corpus, tmp_path, m
     assert run(runner, "build", "-C", folder, "--no-reason").exit_code == 0
     assert forked == [] and index.stat().st_mtime_ns == before.st_mtime_ns
     slug = sorted(p.name for p in (folder / "articles").iterdir())[1]
-    _append_facts(folder, slug, f'\n{_first_subject(folder, slug)} skos:editorialNote "an edit"@en .\n')
-    result = run(runner, "build", "-C", folder, "--no-reason")
-    assert result.exit_code == 0, result.output
-    assert len(forked) == 1
-    fresh = tmp_path / "fresh"
-    shutil.copytree(folder, fresh, ignore=shutil.ignore_patterns(".cache", "out"))
-    assert run(runner, "build", "-C", fresh, "--no-reason").exit_code == 0
-    assert index.read_bytes() == (fresh / "out" / "report" / "index.html").read_bytes() != b""
+    facts = folder / "articles" / slug / "facts.ttl"
+    noted = f'{facts.read_text(encoding="utf-8")}\n{_first_subject(folder, slug)} skos:editorialNote "an edit"@en .\n'
+    for text, forks in ((noted, 0), (noted.replace('rdfs:label "', 'rdfs:label "(renamed) ', 1), 1)):
+        facts.write_text(text, encoding="utf-8")
+        forked.clear()
+        result = run(runner, "build", "-C", folder, "--no-reason")
+        assert result.exit_code == 0, result.output
+        assert len(forked) == forks
+        fresh = tmp_path / f"fresh-{forks}"
+        shutil.copytree(folder, fresh, ignore=shutil.ignore_patterns(".cache", "out"))
+        assert run(runner, "build", "-C", fresh, "--no-reason").exit_code == 0
+        assert index.read_bytes() == (fresh / "out" / "report" / "index.html").read_bytes() != b""
+    assert b"(renamed)" in index.read_bytes()
 
 
 def test_out_removed_is_written_again_with_the_index_page_made_beside(corpus, tmp_path, monkeypatch):
-    """out/ removed, the cache kept: the index page is an Output waiting for a second process (its
-    dependencies are kept) while every page is rendered by forked workers. A worker must not make it: the
+    """out/ removed, the cache kept but for the index's parts: the index page is an Output waiting for a second
+    process (its dependencies are kept) while every page is rendered by forked workers. A worker must not make it: the
     answer comes to this process only (at 10,000 articles such a build waited for ever)."""
     from click.testing import CliRunner
 
@@ -637,6 +644,7 @@ def test_out_removed_is_written_again_with_the_index_page_made_beside(corpus, tm
     monkeypatch.setattr(kg.build, "_READ_BESIDE", 0)
     assert run(runner, "build", "-C", there, "--no-reason").exit_code == 0
     shutil.rmtree(there / "out")
+    (there / CACHE_DIR / "_index_parts.pickle").unlink()  # so that the index is made from every piece
     forked = []
     original = kg.build.beside
     monkeypatch.setattr(kg.build, "beside", lambda function: forked.append(function) or original(function))
@@ -712,3 +720,113 @@ def test_after_an_edit_validation_runs_in_a_thread_while_reasoning(corpus, tmp_p
     after = build(folder, site=False)
     assert events == ["validation started", "reasoning"]
     assert after.files == _clean(folder).files and after.report.conforms
+
+
+# --- edits that HermiT does not read ---------------------------------------------------------------------
+
+
+def test_the_reasoning_digest_leaves_out_annotation_assertions_and_nothing_else():
+    """kg.build.reasoning_digest: what HermiT reads of a unit. Assertions of the ontology's annotation properties
+    are left out (a note, a label); any other triple counts, and so do annotations in a unit that names the
+    property itself (it may declare it another kind of property)."""
+    from kg.build import annotation_properties, reasoning_digest
+
+    kg, skos, rdfs = "https://example.org/kg/ontology#", "http://www.w3.org/2004/02/skos/core#", "http://www.w3.org/2000/01/rdf-schema#"
+    owl, rdf = "http://www.w3.org/2002/07/owl#", "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+    ontology = ox.parse(input=f"""<{skos}editorialNote> a <{owl}AnnotationProperty> .
+<{rdfs}label> a <{owl}AnnotationProperty> .
+<{kg}both> a <{owl}AnnotationProperty> , <{owl}ObjectProperty> .""", format=ox.RdfFormat.TURTLE)
+    annotations = annotation_properties(list(ontology))
+    assert annotations == {skos + "editorialNote", rdfs + "label"}
+
+    def digest(*lines: str) -> str:
+        return reasoning_digest("".join(f"{line} <urn:g> .\n" for line in lines).encode(), annotations)
+
+    base = (f"<urn:a> <{kg}participant> <urn:b>", f"<urn:a> <{rdf}type> <{kg}Meeting>")
+    note, label = f'<urn:a> <{skos}editorialNote> "checked"@en', f'<urn:a> <{rdfs}label> "A meeting"@en'
+    assert digest(*base) == digest(*base, note) == digest(*reversed(base), label, note)
+    assert digest(*base) != digest(*base, f"<urn:a> <{kg}both> <urn:c>")
+    assert digest(*base) != digest(base[0]) != digest(base[1])
+    declared = (*base, f"<{skos}editorialNote> <{rdf}type> <{owl}ObjectProperty>")
+    assert digest(*declared) != digest(*declared, note)
+
+
+def test_an_edit_hermit_does_not_read_is_not_reasoned_over_again(corpus, tmp_path, monkeypatch):
+    """An editorial note or another label changes nothing HermiT reads (kg.build.reasoning_digest): the edited
+    unit gets its last version's inferred graph, and no JVM starts; an edit of a fact is reasoned over, that
+    unit alone. Each time out/ is what a clean build writes."""
+    from click.testing import CliRunner
+
+    import kg.reason
+
+    runner = CliRunner()
+    folder = tmp_path / "corpus"
+    shutil.copytree(corpus, folder, ignore=shutil.ignore_patterns(".cache", "out"))
+    assert run(runner, "build", "-C", folder).exit_code == 0
+    reasoned = []
+    original = kg.reason.infer_many
+    monkeypatch.setattr(kg.reason, "infer_many", lambda units, **k: reasoned.append(len(units)) or original(units, **k))
+    slug = sorted(p.name for p in (folder / "articles").iterdir())[1]
+    facts = folder / "articles" / slug / "facts.ttl"
+    subject = _first_subject(folder, slug)
+    text = facts.read_text(encoding="utf-8") + f'\n{subject} skos:editorialNote "checked"@en .\n'
+    edits = [(text, []), (text.replace('rdfs:label "', 'rdfs:label "(renamed) ', 1), []),
+             (text + f"\n{subject} a kg:Event .\n", [1])]
+    for number, (edited, expected) in enumerate(edits):
+        facts.write_text(edited, encoding="utf-8")
+        reasoned.clear()
+        result = run(runner, "build", "-C", folder)
+        assert result.exit_code == 0, result.output
+        assert reasoned == expected, edited[-60:]
+        fresh = tmp_path / f"fresh-{number}"
+        shutil.copytree(folder, fresh, ignore=shutil.ignore_patterns(".cache", "out"))
+        monkeypatch.setattr(kg.reason, "infer_many", original)
+        assert run(runner, "build", "-C", fresh).exit_code == 0
+        monkeypatch.setattr(kg.reason, "infer_many", lambda units, **k: reasoned.append(len(units)) or original(units, **k))
+        assert _tree(folder / "out") == _tree(fresh / "out")
+
+
+def test_after_an_edit_the_data_files_are_staged_in_a_thread_while_the_report_is_made(corpus, tmp_path, monkeypatch):
+    """After an edit kg build stages (splices) the five data files in a thread of its own (kg.build.Ahead) as soon
+    as they are known, while this thread brings the report up to date; out/ is a clean build's. When the
+    report then fails, nothing in out/ changes and nothing staged is left; the next build is whole."""
+    from click.testing import CliRunner
+
+    import kg.build
+
+    runner = CliRunner()
+    folder = tmp_path / "corpus"
+    shutil.copytree(corpus, folder, ignore=shutil.ignore_patterns(".cache", "out"))
+    assert run(runner, "build", "-C", folder, "--no-reason").exit_code == 0
+    staged = []
+    original_stage, original_site = kg.build.stage, kg.build._site
+    monkeypatch.setattr(kg.build, "stage", lambda out, name, *a, **k: staged.append(
+        (name, threading.current_thread().name)) or original_stage(out, name, *a, **k))
+    slugs = sorted(p.name for p in (folder / "articles").iterdir())
+    _append_facts(folder, slugs[2], f'\n{_first_subject(folder, slugs[2])} skos:editorialNote "ahead"@en .\n')
+    assert run(runner, "build", "-C", folder, "--no-reason").exit_code == 0
+    assert sorted(staged) == [(name, "kg-staging") for name in ("kg.jsonld", "kg.nq", "kg.nt", "kg.trig", "kg.ttl")]
+    fresh = tmp_path / "fresh"
+    shutil.copytree(folder, fresh, ignore=shutil.ignore_patterns(".cache", "out"))
+    assert run(runner, "build", "-C", fresh, "--no-reason").exit_code == 0
+    assert _tree(folder / "out") == _tree(fresh / "out")
+
+    before = _tree(folder / "out")
+    staged.clear()
+
+    def broken(*args, **kwargs):
+        while len(staged) < 5:  # (the thread has begun every file)
+            time.sleep(0.01)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(kg.build, "_site", broken)
+    _append_facts(folder, slugs[3], f'\n{_first_subject(folder, slugs[3])} skos:editorialNote "fails"@en .\n')
+    result = run(runner, "build", "-C", folder, "--no-reason")
+    assert result.exit_code != 0 and "No space left on device" in result.output
+    assert len(staged) == 5 and _tree(folder / "out") == before  # no staged file left either
+    monkeypatch.setattr(kg.build, "_site", original_site)
+    assert run(runner, "build", "-C", folder, "--no-reason").exit_code == 0
+    shutil.rmtree(fresh)
+    shutil.copytree(folder, fresh, ignore=shutil.ignore_patterns(".cache", "out"))
+    assert run(runner, "build", "-C", fresh, "--no-reason").exit_code == 0
+    assert _tree(folder / "out") == _tree(fresh / "out")

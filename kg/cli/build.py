@@ -46,19 +46,26 @@ def build(project: Path, check: bool, no_reason: bool, no_cache: bool, timings: 
 
 def _build(project: Path, *, check: bool, reason: bool, cache: bool, progress) -> None:
     from kg import store
-    from kg.build import OUT_MANIFEST, NotConforming, OUT_DIR, build as run, stage, write
+    from kg.build import OUT_MANIFEST, NotConforming, OUT_DIR, Ahead, build as run, stage, unchanged, write
 
     out = project / OUT_DIR
     manifest = project / OUT_MANIFEST if cache else None
     loading = []  # a new query store, loaded from kg.nq as soon as it is staged, while the rest is made and written
     early = {}  # kg.nq, staged before the report's index is made when the query store is to be loaded anew
+    ahead = []  # after an edit: the data files, staged in a thread while the report is made (kg.build.Ahead)
 
     def store_key(result) -> str:  # the build's key of kg.nq names its store: hashed, apart from the files' hashes
         return hashlib.sha256(f"kg build\0{result.file_keys[store.DATASET_FILE]}".encode()).hexdigest()
 
     def data_known(partial) -> None:
         key = store_key(partial)
-        if check or not store.loads_anew(out, partial.keys, key):
+        if check:
+            return
+        if not store.loads_anew(out, partial.keys, key):
+            if partial.edited:  # spliced from the files in out/: quick, small, and beside the report
+                names = set(partial.files) - unchanged(out, {n: partial.file_keys[n] for n in partial.files}, manifest)
+                if names:
+                    ahead.append(Ahead(out, {n: partial.files[n] for n in sorted(names)}, manifest=manifest))
             return
         with progress.step("kg.nq staged", 1):
             staged = early[store.DATASET_FILE] = stage(out, store.DATASET_FILE, partial.files[store.DATASET_FILE],
@@ -81,14 +88,18 @@ def _build(project: Path, *, check: bool, reason: bool, cache: bool, progress) -
             if name == store.DATASET_FILE:
                 loading.append(store.begin(out, Path(temp), result.keys, key))
 
+        for started in ahead:
+            early.update(started.result())
         with progress.step("writing", 1):
             changed = write(out, result.files, keys=result.file_keys, manifest=manifest, on_staged=staged,
                             first=(store.DATASET_FILE,), early=early)
     except BaseException:
         for started in filter(None, loading):
             started.cancel()
-        for ahead in early.values():
-            ahead.discard()
+        for started in ahead:
+            started.discard()
+        for staged in early.values():
+            staged.discard()
         raise
     with progress.step("query store", 1):
         store.refresh(out, graphs=result.keys, key=key, loading=next(filter(None, loading), None))

@@ -15,6 +15,7 @@ inputs were gathered, and everything is sorted so that pages are byte-identical 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Iterable, Mapping, NamedTuple, Sequence
@@ -172,6 +173,24 @@ class Piece:
                 found.add(o)
         return frozenset(found)
 
+    @cached_property
+    def index_digest(self) -> bytes:
+        """A digest of what the index reads of this piece besides its row (kg.report.pages.index_parts): labels,
+        types, subjects, and statements but those that give a literal value to a property outside kg: (an
+        editorial note, a comment), which neither the entity lists nor the picture show. Equal digests, equal
+        parts of the index (kg.report.incremental.IndexState)."""
+        layer = self.layer
+        digest = hashlib.blake2b(digest_size=16)
+        for iri, (rank, label) in layer.labels.items():  # (the layer's dicts are sorted)
+            digest.update(f"L{iri}\0{rank}\0{label}\0".encode())
+        for iri, types in layer.types.items():
+            digest.update(f"T{iri}\0{chr(1).join(sorted(types))}\0".encode())
+        digest.update(f"S{chr(1).join(sorted(layer.subjects))}\0".encode())
+        for s, p, o, inferred in layer.statements:  # sorted
+            if type(o) is not Lit or p.startswith(KG):
+                digest.update(f"{ntriples(s)} <{p}> {ntriples(o)} {inferred:d}\0".encode())
+        return digest.digest()
+
 
 def _rank(predicate: str, label: ox.Literal) -> int:
     # rdfs:label in English first, then any rdfs:label, then skos:prefLabel.
@@ -296,7 +315,7 @@ def read_article(article: Article, asserted, inferred=b"") -> tuple[Piece, Artic
     row = Row(article.slug, title, len(spans), len({f for s in spans for f in s.facts}), c.covered, len(c.lines),
               c.percent, sum(1 for line in c.lines if line.excluded))
     piece = Piece(article.slug, row, reader.layer(spans))
-    piece.provides, piece.touches  # made now: kept with the piece (see Piece)
+    piece.provides, piece.touches, piece.index_digest  # made now: kept with the piece (see Piece)
     return piece, view
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from html import escape
 from importlib import resources
+from typing import Iterable
 
 import pyoxigraph as ox
 
 from kg.namespaces import KG, XSD
-from kg.report.model import DERIVED, KIND_NAMES, LABEL, NOTE, TYPE, ArticleView, Lit, Model, Span, ntriples, value
+from kg.report.model import DERIVED, KIND_NAMES, LABEL, NOTE, TYPE, ArticleView, Lit, Model, Row, Span, ntriples, value
 
 # The picture's caption when it shows every entity (kg.report.picture says when it does not).
 CAPTION = """People, states, meetings, visits, forums and agreements, and how they connect.
@@ -92,14 +94,35 @@ def class_names(model: Model, iri: str) -> str:
 # ---------------------------------------------------------------- index
 
 
+@dataclass(frozen=True)
+class IndexParts:
+    """What the index shows of the entities: a function of the context and of what the index reads of each
+    piece besides its row (kg.report.model.Piece.index_digest), not of the articles' rows, their order or the
+    dataset's size. A build keeps it while those digests stay (kg.report.incremental.IndexState)."""
+
+    entities: int  # how many have a page
+    classes: str  # rows of the table of entities per class
+    figure: str  # the picture and its caption
+    lists: str  # the lists of entities by class
+
+
 def index(model: Model, picture: str, caption: str = CAPTION) -> bytes:
-    rows = []
-    for row in model.articles:
-        rows.append(
-            f"<tr><td>{a(f'articles/{row.slug}.html', row.title)}</td><td>{row.spans}</td><td>{row.facts}</td>"
+    """`report/index.html` of a model of every piece, with its picture (inline SVG) and caption."""
+    return index_page([index_row(row) for row in model.articles], index_parts(model, picture, caption),
+                      quads=model.quads, conforms=model.conforms, findings=model.findings)
+
+
+def index_row(row: Row) -> str:
+    """An article's row in the index's table of articles."""
+    return (f"<tr><td>{a(f'articles/{row.slug}.html', row.title)}</td><td>{row.spans}</td><td>{row.facts}</td>"
             f"<td>{row.covered}/{row.sentences} ({row.percent:.0f} %)</td>"
-            f"<td>{row.excluded}</td></tr>"
-        )
+            f"<td>{row.excluded}</td></tr>")
+
+
+def index_parts(model: Model, picture: str, caption: str = CAPTION) -> IndexParts:
+    """The index's parts about entities. What they read of the pieces (labels, types, subjects, statements
+    other than literal values of properties outside kg:) is what Piece.index_digest hashes: keep the two
+    together."""
     counts: dict[str, int] = {}
     for iri in model.entities:
         for t in model.types.get(iri, ()):
@@ -108,10 +131,6 @@ def index(model: Model, picture: str, caption: str = CAPTION) -> bytes:
     class_rows = "".join(
         f'<tr><td><a href="ontology.html#{escape(t[len(KG):])}">{escape(model.label(t))}</a></td><td>{n}</td></tr>'
         for t, n in sorted(counts.items(), key=lambda item: (model.label(item[0]), item[0]))
-    )
-    status = (
-        '<p class="ok">The graph conforms to the SHACL shapes.</p>' if model.conforms
-        else f'<p class="bad">The graph does not conform: {model.findings} result(s).</p>'
     )
     groups: dict[str, list[str]] = {}
     for iri in model.entities:
@@ -122,9 +141,21 @@ def index(model: Model, picture: str, caption: str = CAPTION) -> bytes:
         + "</ul>"
         for name, iris in sorted(groups.items())
     )
+    figure = f"{picture}<figcaption>{escape(caption, quote=False)}</figcaption>"
+    return IndexParts(len(model.entities), class_rows, figure, entity_lists)
+
+
+def index_page(rows: Iterable[str], parts: IndexParts, *, quads: int, conforms: bool, findings: int) -> bytes:
+    """`report/index.html` from its parts: the articles' rows (`index_row`, in article order), the entities'
+    parts, the dataset's size and the validation's result."""
+    rows = list(rows)
+    status = (
+        '<p class="ok">The graph conforms to the SHACL shapes.</p>' if conforms
+        else f'<p class="bad">The graph does not conform: {findings} result(s).</p>'
+    )
     downloads = " ".join(a(f"../{name}", name) for name in DATA_FILES)
     body = f"""<h1>Evidence report</h1>
-<p>{len(model.articles)} article(s), {len(model.entities)} entities, {model.quads} quads
+<p>{len(rows)} article(s), {parts.entities} entities, {quads} quads
 (asserted and inferred). Every fact points at the words of the article that back it.</p>
 <section id="validation" aria-labelledby="validation-h">
 <h2 id="validation-h">Validation</h2>
@@ -143,18 +174,18 @@ def index(model: Model, picture: str, caption: str = CAPTION) -> bytes:
 <h2 id="classes-h">Entities per class</h2>
 <table>
 <thead><tr><th scope="col">Class</th><th scope="col">Entities</th></tr></thead>
-<tbody>{class_rows}</tbody>
+<tbody>{parts.classes}</tbody>
 </table>
 </section>
 <section id="picture" aria-labelledby="picture-h">
 <h2 id="picture-h">Who met whom, what was signed</h2>
 <figure>
-{picture}<figcaption>{escape(caption, quote=False)}</figcaption>
+{parts.figure}
 </figure>
 </section>
 <section id="entities" aria-labelledby="entities-h">
 <h2 id="entities-h">Entities</h2>
-{entity_lists}
+{parts.lists}
 </section>
 """
     return page("Evidence report", body, depth=0)
