@@ -40,7 +40,7 @@ from kg.ground import Grounded, ground
 from kg.memory import give_back
 from kg.namespaces import GRAPH, KG, REGISTRY_GRAPH, article_graph, inferred_graph, prefixed
 from kg.progress import Progress
-from kg.units import (CACHE_DIR, Cache, Fingerprints, Headers, Index, atomic_pickle, atomic_write, code_hash,
+from kg.units import (CACHE_DIR, Cache, Fingerprints, Headers, Index, atomic_pickle, atomic_write, code_hash, keep_blocks,
                       files_hash, read_keyed)
 from kg.units import signature as _signature
 from kg.unit_validation import start as start_validation, validate_units
@@ -1277,7 +1277,7 @@ def write(out_dir: Path, files: dict[str, bytes | Output], *, keys: dict[str, st
         for name, temp, target in staged:
             if name in renamed:
                 if trash is not None and name in assembled and target.is_file():
-                    _keep_blocks(target, trash)
+                    keep_blocks(target, trash)
                 os.replace(temp, target)
         for name in assembled:
             files[name].remember(out_dir / name, state(name))
@@ -1428,16 +1428,6 @@ def _sync_beside(fileno: int) -> threading.Thread:
     thread = threading.Thread(target=sync, daemon=True)
     thread.start()
     return thread
-
-
-def _keep_blocks(target: Path, trash: Path) -> None:
-    """Before a large output is replaced: a second name for it in `trash`, so that the rename does not free
-    its blocks (half a second for the 2 GB of a 10,000-article corpus's data files); `_free_beside` does."""
-    try:
-        trash.mkdir(parents=True, exist_ok=True)
-        os.link(target, trash / f"{target.name}.{os.getpid()}.{next(_STAGED)}")
-    except OSError:  # another file system, say: the rename frees it
-        pass
 
 
 def _free_beside(trash: Path) -> None:

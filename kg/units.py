@@ -15,6 +15,7 @@ different Python, a truncated file) is treated as missing, never as an error.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import pickle
 import tempfile
@@ -312,6 +313,25 @@ def atomic_write(path: Path, data: bytes) -> None:
     _atomic(path, lambda stream: stream.write(data))
 
 
+TRASH: Path | None = None  # while `kg build` runs: where large files that `_atomic` replaces keep a name
+LARGE = 4 << 20  # bytes from which a replaced file is kept in TRASH
+
+
+def keep_blocks(target: Path, trash: Path) -> None:
+    """Before a large file is replaced: a second name for it in `trash`, so that the rename does not free its
+    blocks in this process's time (half a second for the 2 GB of a 10,000-article corpus's data files, a
+    fifth of a second for the 140 MB of cache entries a build after an edit rewrites); kg.build._free_beside
+    frees them in a process of its own."""
+    try:
+        trash.mkdir(parents=True, exist_ok=True)
+        os.link(target, trash / f"{target.name}.{os.getpid()}.{next(_KEPT)}")
+    except OSError:  # another file system, say: the rename frees it
+        pass
+
+
+_KEPT = itertools.count()
+
+
 def _atomic(path: Path, write) -> None:
     """`write(stream)` to a temporary file beside `path`, then renamed to it."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -319,6 +339,14 @@ def _atomic(path: Path, write) -> None:
     try:
         with os.fdopen(handle, "wb") as stream:
             write(stream)
+        trash = TRASH
+        if trash is not None:
+            try:
+                large = os.path.getsize(path) >= LARGE
+            except OSError:
+                large = False
+            if large:
+                keep_blocks(path, trash)
         os.replace(temp, path)
     finally:
         if os.path.exists(temp):

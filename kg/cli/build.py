@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import sys
 from pathlib import Path
@@ -38,10 +39,27 @@ def build(project: Path, check: bool, no_reason: bool, no_cache: bool, timings: 
 
     progress = Progress(timings=timings)
     try:
-        with project_lock(project):
+        with project_lock(project), _freeing_beside(project, enabled=not no_cache and not check):
             _build(project, check=check, reason=not no_reason, cache=not no_cache, progress=progress)
     finally:
         _print_timings(progress)
+
+
+@contextlib.contextmanager
+def _freeing_beside(project: Path, *, enabled: bool):
+    """While kg build runs, large cache files it replaces keep a name in the trash beside the out/ manifest
+    (kg.units.TRASH) instead of being freed in its time; a process of their own frees them at the end."""
+    from kg import units
+    from kg.build import OUT_MANIFEST, _TRASH, _free_beside
+
+    trash = (project / OUT_MANIFEST).parent / _TRASH
+    units.TRASH = trash if enabled else None
+    try:
+        yield
+    finally:
+        units.TRASH = None
+        if enabled:
+            _free_beside(trash)
 
 
 def _build(project: Path, *, check: bool, reason: bool, cache: bool, progress) -> None:
