@@ -849,6 +849,13 @@ class _Assembled(Output):
         self.write_to(stream)
         return None
 
+    def kept(self) -> tuple:
+        """What `remember` will keep (made by `write_over`): to hand to the same output in another process."""
+        return self._map, self._parts
+
+    def adopt(self, kept: tuple) -> None:
+        self._map, self._parts = kept
+
     def remember(self, path: Path, state: Path | None) -> None:
         if state is None or self._map is None:
             return
@@ -1185,7 +1192,7 @@ def assemble(project: Project, units, registry_inferred: bytes = b"") -> tuple[o
 
 def write(out_dir: Path, files: dict[str, bytes | Output], *, keys: dict[str, str] | None = None,
           manifest: Path | None = None, on_staged: Callable[[str, str], object] | None = None,
-          first: tuple[str, ...] = (), early: dict[str, "Staged"] | None = None) -> list[str]:
+          first: tuple[str, ...] = (), early: "dict[str, Staged] | Ahead | None" = None) -> list[str]:
     """Write each file atomically (temp file in the same folder, then rename); return changed names.
 
     Names may hold sub-folders ("report/index.html"); every file is staged before any is renamed. A file
@@ -1199,8 +1206,9 @@ def write(out_dir: Path, files: dict[str, bytes | Output], *, keys: dict[str, st
     file from the previous one next time. `on_staged(name, path)` is told where each large output's new content
     is as soon as it is complete: staged to replace the file, or the file itself when it holds it already
     (kg build starts loading the query store from kg.nq then). Files named in `first` are written first.
-    `early` holds large outputs staged before (`stage`: name -> what it staged): they are renamed with the
-    others, and `on_staged` is not told of them again; one not to be written is removed."""
+    `early` holds large outputs staged before (`stage`: name -> what it staged), or being staged (`Ahead`,
+    waited for once every other file is written): they are renamed with the others, and `on_staged` is not
+    told of them again; one not to be written is removed."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     keys = keys or {}
@@ -1211,7 +1219,9 @@ def write(out_dir: Path, files: dict[str, bytes | Output], *, keys: dict[str, st
     def state(name: str) -> Path | None:  # what a large output keeps for the next build (Output.write_over)
         return _state(manifest, name)
 
-    early = dict(early or {})
+    coming = early if isinstance(early, Ahead) else None  # its files are taken once the others are written
+    early = {} if coming is not None else dict(early or {})
+    deferred: list[str] = []
     base = os.path.join(str(out_dir), "")
     trash = manifest.parent / _TRASH if manifest is not None else None
     syncing: list[threading.Thread] = []
@@ -1226,17 +1236,24 @@ def write(out_dir: Path, files: dict[str, bytes | Output], *, keys: dict[str, st
             if isinstance(files[name], Output):
                 files[name].prepare()  # work that can start now (the index page, in a second process)
     pages = _read_small(files, [n for n in todo if isinstance(files[n], Output) and files[n].small])
+
+    def adopt(name: str, ahead: Staged) -> None:  # staged already (and its store loading, if it is kg.nq)
+        staged.append((name, ahead.temp, out_dir / name))
+        assembled.append(name)
+        if ahead.sync is not None:
+            syncing.append(ahead.sync)
+        if not ahead.same:
+            changed.append(name)
+
     try:
         for name in todo:
             data, target = files[name], out_dir / name
+            if coming is not None and name in coming.files:
+                deferred.append(name)
+                continue
             ahead = early.pop(name, None)
-            if ahead is not None:  # staged already (and its store loading, if it is kg.nq)
-                staged.append((name, ahead.temp, target))
-                assembled.append(name)
-                if ahead.sync is not None:
-                    syncing.append(ahead.sync)
-                if not ahead.same:
-                    changed.append(name)
+            if ahead is not None:
+                adopt(name, ahead)
                 continue
             if isinstance(data, Output) and data.small:
                 data = next(pages)
@@ -1266,6 +1283,13 @@ def write(out_dir: Path, files: dict[str, bytes | Output], *, keys: dict[str, st
             if on_staged is not None:
                 on_staged(name, temp)
             changed.append(name)
+        if coming is not None:
+            ready = coming.result()
+            early = {name: item for name, item in ready.items() if name not in deferred}  # not to be written
+            for name in deferred:
+                adopt(name, ready[name])
+            order = {name: i for i, name in enumerate(todo)}
+            changed.sort(key=order.__getitem__)
         for thread in syncing:
             thread.join()
         if written_small > _SYNC_EACH:
@@ -1291,6 +1315,8 @@ def write(out_dir: Path, files: dict[str, bytes | Output], *, keys: dict[str, st
         for _, temp, _ in staged:
             if os.path.exists(temp):
                 os.unlink(temp)
+        if coming is not None and coming.staged is None:  # (failed before it was waited for)
+            coming.discard()
         for ahead in early.values():  # staged, but not to be written
             ahead.discard()
         if trash is not None:
@@ -1375,39 +1401,55 @@ def stage(out_dir: Path, name: str, data: Output, *, manifest: Path | None = Non
 
 
 class Ahead:
-    """Large outputs staged (`stage`, one after another) in a thread of their own while the caller goes on: after
-    an edit, kg build splices the five data files, mostly the kernel copying and syncing gigabytes, while this
-    process brings the report up to date. `result()` waits for them and gives name -> Staged (`write`'s `early`);
-    `discard()` stops at the next file and removes what was staged. Nothing in out/ changes until `write`."""
+    """Large outputs staged (`stage`) in a second process while the caller goes on: after an edit, kg build
+    splices the five data files, mostly the kernel copying and syncing gigabytes, while this process brings the
+    report up to date. A process, not a thread: the splices' own Python work (their maps, 250 MB at 10,000
+    articles) held this process's interpreter lock against the report's (which took 1.6 s alone, 2.7 s beside a
+    staging thread). What `_Assembled.remember` keeps comes back with the files. `result()` waits for them
+    and gives name -> Staged (`write`'s `early`); `discard()` removes what was staged. Nothing in out/ changes
+    until `write`."""
 
     def __init__(self, out_dir: Path, files: dict[str, Output], *, manifest: Path | None = None):
-        self.staged: dict[str, Staged] = {}
-        self.error: BaseException | None = None
-        self.stopping = False
-        self.thread = threading.Thread(target=self._stage, args=(Path(out_dir), files, manifest),
-                                       name="kg-staging", daemon=True)
-        self.thread.start()
-
-    def _stage(self, out_dir: Path, files: dict[str, Output], manifest: Path | None) -> None:
-        try:
-            for name, data in files.items():
-                if self.stopping:
-                    return
-                self.staged[name] = stage(out_dir, name, data, manifest=manifest)
-        except BaseException as error:  # noqa: BLE001 - raised again by `result`, in the caller's thread
-            self.error = error
+        self.files = files
+        self.staged: dict[str, Staged] | None = None
+        self.waiting = beside(partial(_stage_all, Path(out_dir), files, manifest))
 
     def result(self) -> dict[str, Staged]:
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
+        if self.staged is None:
+            staged = {}
+            for name, (temp, same, made, kept) in self.waiting().items():
+                if kept is not None:
+                    self.files[name].adopt(kept)
+                staged[name] = Staged(temp, same, None, made)
+            self.staged = staged
         return self.staged
 
     def discard(self) -> None:
-        self.stopping = True
-        self.thread.join()
-        for staged in reversed(list(self.staged.values())):  # the first made the folder, if one was made
-            staged.discard()
+        try:
+            staged = self.result()
+        except BaseException:  # noqa: BLE001 - the process removed what it had staged
+            return
+        for item in reversed(list(staged.values())):  # the first made the folder, if one was made
+            item.discard()
+
+
+def _stage_all(out_dir: Path, files: dict[str, Output], manifest: Path | None) -> dict[str, tuple]:
+    """(In Ahead's process.) `stage` each file, synced before this returns: name -> (staged file, same, folder
+    made, what `remember` keeps). On failure nothing staged is left."""
+    staged: dict[str, Staged] = {}
+    try:
+        for name, data in files.items():
+            staged[name] = stage(out_dir, name, data, manifest=manifest)
+        for item in staged.values():
+            if item.sync is not None:
+                item.sync.join()
+                item.sync = None
+    except BaseException:
+        for item in reversed(list(staged.values())):
+            item.discard()
+        raise
+    return {name: (item.temp, item.same, item.made, files[name].kept() if isinstance(files[name], _Assembled) else None)
+            for name, item in staged.items()}
 
 
 _SYNC_EACH = 256  # small files `write` syncs one by one; with more it syncs everything once, before the renames

@@ -224,6 +224,26 @@ def test_dependencies_kept_and_updated_equal_those_computed_from_every_piece(bui
         together = Model(context, [versions[s][after[s]] for s in sorted({s for i in some for s in new.depends(i)})])
         assert all(pages.entity(together, iri) == pages.entity(model, iri) for iri in some)
     assert updated > 15
+    # A quiet edit (an editorial note, kg.report.incremental._quiet): no page's dependencies change, only the keys
+    # of those that depend on it; no other article's piece is loaded.
+    slug = sorted(synthetic)[2]
+    article, unit = next((a, u) for a, u in zip(built.articles, built.units) if a.slug == slug)
+    subject = sorted(synthetic[slug].layer.subjects)[0]
+    note = (f'<{subject}> <http://www.w3.org/2004/02/skos/core#editorialNote> "checked"@en '
+            f'<{article_graph(slug)}> .\n').encode()
+    noted = report.piece(article, unit.asserted + note, unit.inferred)
+    assert noted.links == synthetic[slug].links and noted.index_digest == synthetic[slug].index_digest
+    plain = {s: "v1" for s in synthetic}
+    before_note = deps.compute(context, [synthetic[s] for s in sorted(synthetic)], plain, plain, "shared")
+    noted_after = {**synthetic, slug: noted}
+    edited = {**plain, slug: "v3"}
+    loaded = []
+    new = deps.update(before_note, context, sorted(noted_after), edited, edited, "shared",
+                      lambda s: loaded.append(s) or noted_after[s])
+    recomputed = deps.compute(context, [noted_after[s] for s in sorted(noted_after)], edited, edited, "shared")
+    assert loaded == [slug] and new.pages == recomputed.pages == before_note.pages and new.keys == recomputed.keys != before_note.keys
+    assert (new.providers, new.touching, new.properties, new.contributions) == (
+        recomputed.providers, recomputed.touching, recomputed.properties, recomputed.contributions)
     # Fallbacks: another shared key; too many changes; an article that labels a property
     assert deps.update(whole, context, [], {}, {}, "other", None) is None
     assert deps.update(whole, context, sorted(after), {s: "x" for s in after}, {s: "x" for s in after}, "shared",

@@ -3,7 +3,6 @@ clean one — after no change, after editing one article, after changing the ont
 article."""
 
 import shutil
-import threading
 import time
 from pathlib import Path
 
@@ -151,6 +150,35 @@ def test_kg_build_leaves_unchanged_files_alone_and_rewrites_edited_ones(corpus, 
     assert page.read_bytes() == original and entity.read_bytes() == entity_bytes
 
 
+class _Log:
+    """A list of strings that processes forked from this one append to as well (a file, a line each)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def append(self, item: str) -> None:
+        with self.path.open("a", encoding="utf-8") as stream:
+            stream.write(item + "\n")
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+    def items(self) -> list[str]:
+        return self.path.read_text(encoding="utf-8").splitlines() if self.path.exists() else []
+
+    def __iter__(self):
+        return iter(self.items())
+
+    def count(self, item: str) -> int:
+        return self.items().count(item)
+
+    def __len__(self) -> int:
+        return len(self.items())
+
+    def __eq__(self, other) -> bool:
+        return self.items() == other
+
+
 def test_after_an_edit_the_rdf_outputs_are_spliced_from_the_previous_ones(corpus, tmp_path, monkeypatch):
     """kg.export.splice: `kg build` after an edit loads only the edited article's pieces of the RDF outputs
     and copies the rest from the files it wrote last time; out/ equals a clean build's. An output changed by
@@ -166,7 +194,7 @@ def test_after_an_edit_the_rdf_outputs_are_spliced_from_the_previous_ones(corpus
     assert run(runner, "build", "-C", folder).exit_code == 0
     slugs = sorted(p.name for p in (folder / "articles").iterdir())
     _append_facts(folder, slugs[2], f'\n{_first_subject(folder, slugs[2])} skos:editorialNote "spliced"@en .\n')
-    loaded = []
+    loaded = _Log(tmp_path / "loaded.log")  # (after an edit, the data files are spliced in a second process)
     original = Cache.get_part
     monkeypatch.setattr(Cache, "get_part", lambda self, name, part, key:
                         (part in FORMAT_NAMES and loaded.append(name)) or original(self, name, part, key))
@@ -246,7 +274,7 @@ def test_a_map_s_large_parts_are_written_again_only_when_they_change(corpus, tmp
 
 def test_a_few_pages_are_synced_one_by_one_and_many_with_one_sync(corpus, tmp_path, monkeypatch):
     """kg.build.write syncs every staged file before any rename. After an edit (a few pages, the data files
-    synced in threads) it syncs each page as written and never the whole system, whose other dirty data
+    synced by the process that staged them) it syncs each page as written and never the whole system, whose other dirty data
     (a query store just loaded) it would wait for; with more pages than _SYNC_EACH, one os.sync."""
     import os
 
@@ -257,10 +285,10 @@ def test_a_few_pages_are_synced_one_by_one_and_many_with_one_sync(corpus, tmp_pa
     folder = tmp_path / "synced"
     shutil.copytree(corpus, folder)
     runner = CliRunner()
-    syncs, fsyncs = [], []
+    syncs, fsyncs = [], _Log(tmp_path / "fsyncs.log")  # (the data files may be synced in a second process)
     original_fsync = os.fsync
     monkeypatch.setattr(kg.build.os, "sync", lambda: syncs.append(1))
-    monkeypatch.setattr(kg.build.os, "fsync", lambda fd: fsyncs.append(fd) or original_fsync(fd))
+    monkeypatch.setattr(kg.build.os, "fsync", lambda fd: fsyncs.append(str(fd)) or original_fsync(fd))
     monkeypatch.setattr(kg.build, "_SYNC_EACH", 2)
     assert run(runner, "build", "-C", folder, "--no-reason").exit_code == 0
     assert syncs == [1] and len(fsyncs) >= 2  # a first build: many pages
@@ -271,7 +299,7 @@ def test_a_few_pages_are_synced_one_by_one_and_many_with_one_sync(corpus, tmp_pa
     fsyncs.clear()
     result = run(runner, "build", "-C", folder, "--no-reason")
     assert result.exit_code == 0, result.output
-    assert syncs == [] and len(fsyncs) >= 5  # the five data files (in threads) and the pages the edit changed
+    assert syncs == [] and len(fsyncs) >= 5  # the five data files (beside) and the pages the edit changed
     assert b'"synced"@en' in (folder / "out" / "kg.nq").read_bytes()
 
 
@@ -344,6 +372,11 @@ def test_large_cache_entries_a_build_replaces_are_freed_by_a_process_of_their_ow
     assert list(trash.iterdir()) == []
 
 
+def _index_page(function) -> bool:
+    """Whether kg.build.beside is given the index page's work (not kg.build.Ahead's)."""
+    return getattr(function, "__name__", None) == "whole"
+
+
 def test_the_index_page_made_in_a_second_process_is_the_one_made_here(corpus, monkeypatch):
     """Large corpora make report/index.html from every piece in a forked process (kg.forked.beside) when it
     cannot be put together from the parts the last build kept: the same page, made once, here only."""
@@ -354,7 +387,8 @@ def test_the_index_page_made_in_a_second_process_is_the_one_made_here(corpus, mo
     forked = []
     original = kg.build.beside
     monkeypatch.setattr(kg.build, "_BESIDE_ABOVE", 0)
-    monkeypatch.setattr(kg.build, "beside", lambda function: forked.append(function) or original(function))
+    monkeypatch.setattr(kg.build, "beside", lambda function: _index_page(function) and forked.append(function)
+                        or original(function))
     whole = build(corpus, cache=False).files["report/index.html"]  # nothing kept: every piece read, beside
     assert len(forked) == 1 and isinstance(whole, Output) and whole.here
     assert b"<svg" in here and whole.read() == here and whole.read() == here  # read again: the answer, kept
@@ -643,7 +677,8 @@ def test_the_index_page_is_made_from_every_piece_only_when_an_edit_changes_what_
     assert run(runner, "build", "-C", folder, "--no-reason").exit_code == 0
     forked = []
     original = kg.build.beside
-    monkeypatch.setattr(kg.build, "beside", lambda function: forked.append(function) or original(function))
+    monkeypatch.setattr(kg.build, "beside", lambda function: _index_page(function) and forked.append(function)
+                        or original(function))
     index = folder / "out" / "report" / "index.html"
     before = index.stat()
     assert run(runner, "build", "-C", folder, "--no-reason").exit_code == 0
@@ -684,7 +719,8 @@ def test_out_removed_is_written_again_with_the_index_page_made_beside(corpus, tm
     (there / CACHE_DIR / "_index_parts.pickle").unlink()  # so that the index is made from every piece
     forked = []
     original = kg.build.beside
-    monkeypatch.setattr(kg.build, "beside", lambda function: forked.append(function) or original(function))
+    monkeypatch.setattr(kg.build, "beside", lambda function: _index_page(function) and forked.append(function)
+                        or original(function))
     result = run(runner, "build", "-C", there, "--no-reason")
     assert result.exit_code == 0, result.output
     assert len(forked) == 1
@@ -823,10 +859,14 @@ def test_an_edit_hermit_does_not_read_is_not_reasoned_over_again(corpus, tmp_pat
         assert _tree(folder / "out") == _tree(fresh / "out")
 
 
-def test_after_an_edit_the_data_files_are_staged_in_a_thread_while_the_report_is_made(corpus, tmp_path, monkeypatch):
-    """After an edit kg build stages (splices) the five data files in a thread of its own (kg.build.Ahead) as soon
-    as they are known, while this thread brings the report up to date; out/ is a clean build's. When the
-    report then fails, nothing in out/ changes and nothing staged is left; the next build is whole."""
+def test_after_an_edit_the_data_files_are_staged_in_a_second_process_while_the_report_is_made(corpus, tmp_path,
+                                                                                           monkeypatch):
+    """After an edit kg build stages (splices) the five data files in a process of its own (kg.build.Ahead) as
+    soon as they are known, while this one brings the report up to date; out/ is a clean build's, and so is it
+    after the next edit (what the splices keep for the next one came back from that process). When the report
+    fails after staging, nothing in out/ changes and nothing staged is left; the next build is whole."""
+    import os
+
     from click.testing import CliRunner
 
     import kg.build
@@ -835,24 +875,39 @@ def test_after_an_edit_the_data_files_are_staged_in_a_thread_while_the_report_is
     folder = tmp_path / "corpus"
     shutil.copytree(corpus, folder, ignore=shutil.ignore_patterns(".cache", "out"))
     assert run(runner, "build", "-C", folder, "--no-reason").exit_code == 0
-    staged = []
+    log = _Log(tmp_path / "staged.log")
     original_stage, original_site = kg.build.stage, kg.build._site
-    monkeypatch.setattr(kg.build, "stage", lambda out, name, *a, **k: staged.append(
-        (name, threading.current_thread().name)) or original_stage(out, name, *a, **k))
+
+    def logged(out, name, *args, **kwargs):
+        log.append(f"{name} {os.getpid()}")
+        return original_stage(out, name, *args, **kwargs)
+
+    def staged() -> list[tuple[str, int]]:
+        return sorted((name, int(pid)) for name, pid in (line.split() for line in log))
+
+    def clean() -> dict[str, bytes]:
+        fresh = tmp_path / "fresh"
+        shutil.rmtree(fresh, ignore_errors=True)
+        shutil.copytree(folder, fresh, ignore=shutil.ignore_patterns(".cache", "out"))
+        assert run(runner, "build", "-C", fresh, "--no-reason").exit_code == 0
+        return _tree(fresh / "out")
+
+    monkeypatch.setattr(kg.build, "stage", logged)
     slugs = sorted(p.name for p in (folder / "articles").iterdir())
-    _append_facts(folder, slugs[2], f'\n{_first_subject(folder, slugs[2])} skos:editorialNote "ahead"@en .\n')
-    assert run(runner, "build", "-C", folder, "--no-reason").exit_code == 0
-    assert sorted(staged) == [(name, "kg-staging") for name in ("kg.jsonld", "kg.nq", "kg.nt", "kg.trig", "kg.ttl")]
-    fresh = tmp_path / "fresh"
-    shutil.copytree(folder, fresh, ignore=shutil.ignore_patterns(".cache", "out"))
-    assert run(runner, "build", "-C", fresh, "--no-reason").exit_code == 0
-    assert _tree(folder / "out") == _tree(fresh / "out")
+    for note in ("ahead", "again"):
+        log.clear()
+        _append_facts(folder, slugs[2], f'\n{_first_subject(folder, slugs[2])} skos:editorialNote "{note}"@en .\n')
+        assert run(runner, "build", "-C", folder, "--no-reason").exit_code == 0
+        names = [name for name, _ in staged()]
+        assert names == ["kg.jsonld", "kg.nq", "kg.nt", "kg.trig", "kg.ttl"]
+        assert os.getpid() not in {pid for _, pid in staged()} and len({pid for _, pid in staged()}) == 1
+        assert _tree(folder / "out") == clean()
 
     before = _tree(folder / "out")
-    staged.clear()
+    log.clear()
 
     def broken(*args, **kwargs):
-        while len(staged) < 5:  # (the thread has begun every file)
+        while len(staged()) < 5:  # (the process has begun every file)
             time.sleep(0.01)
         raise OSError(28, "No space left on device")
 
@@ -860,10 +915,7 @@ def test_after_an_edit_the_data_files_are_staged_in_a_thread_while_the_report_is
     _append_facts(folder, slugs[3], f'\n{_first_subject(folder, slugs[3])} skos:editorialNote "fails"@en .\n')
     result = run(runner, "build", "-C", folder, "--no-reason")
     assert result.exit_code != 0 and "No space left on device" in result.output
-    assert len(staged) == 5 and _tree(folder / "out") == before  # no staged file left either
+    assert _tree(folder / "out") == before  # no staged file left either
     monkeypatch.setattr(kg.build, "_site", original_site)
     assert run(runner, "build", "-C", folder, "--no-reason").exit_code == 0
-    shutil.rmtree(fresh)
-    shutil.copytree(folder, fresh, ignore=shutil.ignore_patterns(".cache", "out"))
-    assert run(runner, "build", "-C", fresh, "--no-reason").exit_code == 0
-    assert _tree(folder / "out") == _tree(fresh / "out")
+    assert _tree(folder / "out") == clean()

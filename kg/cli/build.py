@@ -70,7 +70,7 @@ def _build(project: Path, *, check: bool, reason: bool, cache: bool, progress) -
     manifest = project / OUT_MANIFEST if cache else None
     loading = []  # a new query store, loaded from kg.nq as soon as it is staged, while the rest is made and written
     early = {}  # kg.nq, staged before the report's index is made when the query store is to be loaded anew
-    ahead = []  # after an edit: the data files, staged in a thread while the report is made (kg.build.Ahead)
+    ahead = []  # after an edit: the data files, staged in a second process while the report is made (kg.build.Ahead)
 
     def store_key(result) -> str:  # the build's key of kg.nq names its store: hashed, apart from the files' hashes
         return hashlib.sha256(f"kg build\0{result.file_keys[store.DATASET_FILE]}".encode()).hexdigest()
@@ -106,11 +106,9 @@ def _build(project: Path, *, check: bool, reason: bool, cache: bool, progress) -
             if name == store.DATASET_FILE:
                 loading.append(store.begin(out, Path(temp), result.keys, key))
 
-        for started in ahead:
-            early.update(started.result())
         with progress.step("writing", 1):
             changed = write(out, result.files, keys=result.file_keys, manifest=manifest, on_staged=staged,
-                            first=(store.DATASET_FILE,), early=early)
+                            first=(store.DATASET_FILE,), early=ahead[0] if ahead else early)
     except BaseException:
         for started in filter(None, loading):
             started.cancel()

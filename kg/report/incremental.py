@@ -46,7 +46,8 @@ class Dependencies:
 
     shared_key: str
     versions: dict[str, str]  # slug -> a version that changes whenever the article's piece or input key can
-    contributions: dict[str, tuple[str, str, str]]  # slug -> lines of (provides, touches, properties of statements)
+    contributions: dict[str, tuple[str, str, str, str]]  # slug -> lines of (provides, touches, properties of
+    # statements), and Piece.links
     providers: dict[str, tuple[str, ...]]  # IRI -> slugs of the articles that provide it
     touching: dict[str, tuple[str, ...]]  # IRI -> slugs of the articles that touch it
     properties: dict[str, int]  # property IRI -> how many articles' statements have it
@@ -82,10 +83,18 @@ def _split(lines: str) -> list[str]:
 
 def _contribution(piece: Piece) -> tuple[str, str, str]:
     return (_lines(piece.provides), _lines(piece.touches),
-            _lines({st[1] for st in piece.layer.statements}))
+            _lines({st[1] for st in piece.layer.statements}), piece.links)
 
 
-def _index(contributions: Mapping[str, tuple[str, str, str]], slugs: Sequence[str], part: int) -> dict[str, tuple[str, ...]]:
+def _quiet(old: tuple, new: tuple, providers: Mapping[str, tuple[str, ...]]) -> bool:
+    """Whether an article's new contribution changes no page's dependencies: it provides and touches the same
+    IRIs, its statements make the same links (Piece.links: only literal values differ), and no article provides
+    a property it uses (a literal's property is all a page shows of it then, and a literal has no provider)."""
+    return (old[:2] == new[:2] and len(old) > 3 and old[3] == new[3]
+            and not any(p in providers for p in {*_split(old[2]), *_split(new[2])}))
+
+
+def _index(contributions: Mapping[str, tuple], slugs: Sequence[str], part: int) -> dict[str, tuple[str, ...]]:
     found: dict[str, list[str]] = {}
     for slug in slugs:
         for iri in _split(contributions[slug][part]):
@@ -131,10 +140,10 @@ def update(previous: Dependencies | None, context: Context, slugs: Sequence[str]
 
     order = {slug: i for i, slug in enumerate(slugs)}
     fresh = [s for s in slugs if s in changed]  # changed articles that are still there
-    gone = {s: [_split(part) for part in previous.contributions[s]] for s in changed if s in previous.contributions}
+    gone = {s: [_split(part) for part in previous.contributions[s][:3]] for s in changed if s in previous.contributions}
     contributions = {s: c for s, c in previous.contributions.items() if s not in changed}
     contributions.update((s, _contribution(piece(s))) for s in fresh)
-    came = {s: [_split(part) for part in contributions[s]] for s in fresh}
+    came = {s: [_split(part) for part in contributions[s][:3]] for s in fresh}
     providers, touching, properties = dict(previous.providers), dict(previous.touching), dict(previous.properties)
     for index, part in ((providers, 0), (touching, 1)):
         touched = {iri for parts in (*gone.values(), *came.values()) for iri in parts[part]}
@@ -155,10 +164,22 @@ def update(previous: Dependencies | None, context: Context, slugs: Sequence[str]
            for parts in (*gone.values(), *came.values())):
         return None  # an article provides a property's IRI
 
-    marks = [f"\n{s}\n" for s in changed]
-    look = {iri for iri, lines in previous.pages.items() if any(mark in lines for mark in marks)}
+    # Pages that depend on an article whose edit is quiet (`_quiet`: a note added, a date changed) keep their
+    # dependencies: only their keys change. The others are looked at again.
+    quiet = {s for s in fresh if s in previous.contributions and _quiet(previous.contributions[s], contributions[s],
+                                                                        providers)}
+    marks = [f"\n{s}\n" for s in changed if s not in quiet]
+    quiet_marks = [f"\n{s}\n" for s in quiet]
+    look, rekey = set(), set()
+    for iri, lines in previous.pages.items():
+        if any(mark in lines for mark in marks):
+            look.add(iri)
+        elif any(mark in lines for mark in quiet_marks):
+            rekey.add(iri)
     for slug in fresh:
-        provides, touches, _ = came[slug]
+        if slug in quiet:
+            continue
+        provides, touches = came[slug][:2]
         look.update(provides, touches)
         for node in provides:  # entities whose page shows `node`: linked to it by a statement
             layers = [context.layer] + [piece(s).layer for s in touching.get(node, ())]
@@ -166,6 +187,8 @@ def update(previous: Dependencies | None, context: Context, slugs: Sequence[str]
 
     pages = {iri: s for iri, s in previous.pages.items() if iri not in look}
     page_keys = {iri: k for iri, k in previous.keys.items() if iri not in look}
+    for iri in rekey - look:
+        page_keys[iri] = key(shared_key, _split(previous.pages[iri]), keys)
     for iri in look:
         if not isinstance(iri, str) or not iri.startswith(EX):
             continue  # no page (a code list's concept, say, which thousands of articles touch)

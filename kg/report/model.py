@@ -174,6 +174,16 @@ class Piece:
         return frozenset(found)
 
     @cached_property
+    def links(self) -> str:
+        """A digest of its statements' links: subject, property and object of each statement whose object is not
+        a literal (kg.report.incremental compares it between an article's versions)."""
+        digest = hashlib.blake2b(digest_size=16)
+        for s, p, o, inferred in self.layer.statements:  # sorted
+            if type(o) is not Lit:
+                digest.update(f"{ntriples(s)} <{p}> {ntriples(o)} {inferred:d}\0".encode())
+        return digest.hexdigest()
+
+    @cached_property
     def index_digest(self) -> bytes:
         """A digest of what the index reads of this piece besides its row (kg.report.pages.index_parts): labels,
         types, subjects, and statements but those that give a literal value to a property outside kg: (an
@@ -315,7 +325,7 @@ def read_article(article: Article, asserted, inferred=b"") -> tuple[Piece, Artic
     row = Row(article.slug, title, len(spans), len({f for s in spans for f in s.facts}), c.covered, len(c.lines),
               c.percent, sum(1 for line in c.lines if line.excluded))
     piece = Piece(article.slug, row, reader.layer(spans))
-    piece.provides, piece.touches, piece.index_digest  # made now: kept with the piece (see Piece)
+    piece.provides, piece.touches, piece.links, piece.index_digest  # made now: kept with the piece (see Piece)
     return piece, view
 
 
