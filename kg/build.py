@@ -310,6 +310,7 @@ class Corpus:
         self.progress = progress or Progress(enabled=False)
         self.headers = Headers(cache, shared_key)
         self.on_disk: dict[str, ArticleUnit | Kept] = {}  # slug -> the unit its cache entry holds, as read or kept
+        self.last_pieces: dict[str, tuple[str, object]] = {}  # slug -> (key, report piece) rendering replaced
 
     def unit(self, slug: str) -> "ArticleUnit":
         if slug not in self.loaded:
@@ -639,7 +640,12 @@ def _site(corpus: Corpus, units: tuple[ArticleUnit, ...], report_context, report
     index = _index(corpus, slugs, versions, piece, shared, quads=quads, report=report,
                    apart=len(units) >= _BESIDE_ABOVE)
     previous = corpus.cache.get(_DEPENDENCIES, corpus.shared_key)
-    kept = incremental.update(previous, report_context, slugs, versions, corpus.keys, corpus.shared_key, piece)
+    def last_piece(slug: str, version: str):  # the piece of version `version` that rendering replaced
+        found = corpus.last_pieces.get(slug)
+        return found[1] if found is not None and found[0] == version else None
+
+    kept = incremental.update(previous, report_context, slugs, versions, corpus.keys, corpus.shared_key, piece,
+                              last=last_piece)
     if kept is None:  # from every piece
         whole = shared()
         kept = incremental.compute(report_context, [piece(s) for s in slugs], versions, corpus.keys,
@@ -941,6 +947,8 @@ def _render_pieces(corpus: Corpus, units: tuple[ArticleUnit, ...], report_contex
     global _CONTEXT, _CACHE, _REPORT_CONTEXT, _ROOT
     keys = {u.slug: f"{corpus.keys[u.slug]}-{'reasoned' if reason else 'asserted'}" for u in units}
     todo = [u.full() for u in units if u.piece_key != keys[u.slug] or (u.piece is None and not corpus.cache.enabled)]
+    if len(todo) <= FEW_CHANGED:  # an edit: the report pieces these replace (kg.report.incremental.update)
+        corpus.last_pieces = {u.slug: found for u in todo if (found := corpus.cache.last_part(u.slug, "report"))}
     _CONTEXT, _CACHE, _REPORT_CONTEXT, _ROOT = context, corpus.cache, report_context, corpus.project.root
     try:
         rendered = _map(_piece, [(u, keys[u.slug]) for u in todo], progress=progress, label="rendering")
@@ -1332,14 +1340,6 @@ def write(out_dir: Path, files: dict[str, bytes | Output], *, keys: dict[str, st
 def _manifest(out_dir: Path, manifest: Path | None) -> dict[str, tuple]:
     """name -> (key, signature) of each file `write` wrote to `out_dir` last time (its manifest file says)."""
     return (read_keyed(manifest, str(Path(out_dir).resolve())) or {}) if manifest is not None else {}
-
-
-def unchanged(out_dir: Path, keys: dict[str, str], manifest: Path | None) -> set[str]:
-    """Names of `keys` (name -> key: Build.file_keys) that `write` will leave alone without reading them: the
-    file is there as it wrote it last time, under the same key."""
-    known = _manifest(out_dir, manifest)
-    base = os.path.join(str(out_dir), "")
-    return {name for name, key in keys.items() if known.get(name) == (key, _signature(base + name))}
 
 
 def _state(manifest: Path | None, name: str) -> Path | None:

@@ -162,6 +162,17 @@ class Cache:
     def get_part(self, name: str, part: str, key: str):
         return read_keyed(self._part_path(name, part), key)
 
+    def last_part(self, name: str, part: str) -> tuple[str, object] | None:
+        """(key, value) of the part as it is, whatever its key (what a build replaces: its last version)."""
+        if not self.enabled:
+            return None
+        try:
+            with self._part_path(name, part).open("rb") as stream:
+                key, value = pickle.load(stream)
+        except Exception:
+            return None
+        return key, value
+
     def signature(self, name: str) -> tuple[int, int, int] | None:
         """The entry's `signature`: what `Headers` compares."""
         return signature(self._path(name))

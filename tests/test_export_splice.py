@@ -6,6 +6,7 @@ import hashlib
 import json
 
 import pyoxigraph as ox
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -140,3 +141,38 @@ def test_an_edit_loads_only_the_edited_piece_and_copies_the_rest():
             assert MERGED in made.map.owners  # registry entities stated by several articles
         unchanged = plan(made.map, owners, format, CONTEXT, read_old=lambda at, n: old[at:at + n])
         assert unchanged.same
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 2**40), max_size=300), st.integers(-2**20, 2**20))
+def test_shifted_adds_to_every_value_as_a_loop_does(values, shift):
+    """kg.export.splice.shifted: a constant added to every one of ascending 64-bit values at once (one big
+    integer); refused when the smallest would become negative."""
+    from array import array
+
+    from kg.export.splice import shifted
+
+    values = sorted(values)
+    given_values = array("q", values)
+    if values and values[0] + shift < 0:
+        with pytest.raises(ValueError):
+            shifted(given_values, shift)
+        return
+    assert shifted(given_values, shift).tolist() == [v + shift for v in values]
+    assert given_values.tolist() == values  # not changed in place
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(-2**31, 2**31 - 1), max_size=300), st.sets(st.integers(-2**31, 2**31 - 1), max_size=3),
+       st.data())
+def test_positions_finds_every_index_of_the_values_wanted(values, wanted, data):
+    """kg.export.splice.positions: where some values sit in an 'i' array, found in its bytes (a pattern that
+    straddles two values is not a match)."""
+    from array import array
+
+    from kg.export.splice import positions
+
+    if values:
+        wanted = wanted | {data.draw(st.sampled_from(values))}
+    assert positions(array("i", values), wanted) == {i for i, v in enumerate(values) if v in wanted}
+    assert positions(array("i", [0x01000000, 0x00000001]), {0x00000100}) == set()  # straddling bytes

@@ -244,6 +244,29 @@ def test_dependencies_kept_and_updated_equal_those_computed_from_every_piece(bui
     assert loaded == [slug] and new.pages == recomputed.pages == before_note.pages and new.keys == recomputed.keys != before_note.keys
     assert (new.providers, new.touching, new.properties, new.contributions) == (
         recomputed.providers, recomputed.touching, recomputed.properties, recomputed.contributions)
+    # Given the article's last piece, only the pages a quiet edit can change get new keys (the noted subject's);
+    # every page whose key stays is the same page. A new label (not quiet) or a changed label or type gives every
+    # page that depends on the article a new key.
+    page_of = lambda model, iri: pages.entity(model, iri)  # noqa: E731
+    before_model = Model(context, [synthetic[s] for s in sorted(synthetic)])
+    graph = f"<{article_graph(slug)}>"
+    comment = f'<{subject}> <http://www.w3.org/2000/01/rdf-schema#comment> "also"@en {graph} .\n'.encode()
+    relabelled = unit.asserted.replace(b'rdf-schema#label> "', b'rdf-schema#label> "(renamed) ', 1)
+    assert relabelled != unit.asserted
+    for asserted, narrowed in ((unit.asserted + note, True), (unit.asserted + note + comment, True),
+                               (relabelled, False)):
+        edit = report.piece(article, asserted, unit.inferred)
+        changed_to = {**synthetic, slug: edit}
+        kept = deps.update(before_note, context, sorted(changed_to), edited, edited, "shared", changed_to.__getitem__,
+                           last=lambda s, version: synthetic[s] if version == "v1" else None)
+        after_model = Model(context, [changed_to[s] for s in sorted(changed_to)])
+        same = {iri for iri in kept.keys if kept.keys[iri] == before_note.keys.get(iri)}
+        depending = {iri for iri in before_note.pages if f"\n{slug}\n" in before_note.pages[iri]}
+        assert all(page_of(before_model, iri) == page_of(after_model, iri) for iri in same), slug
+        if narrowed:
+            assert kept.pages == before_note.pages and subject not in same and depending - {subject} <= same
+        else:
+            assert not (same & depending)
     # Fallbacks: another shared key; too many changes; an article that labels a property
     assert deps.update(whole, context, [], {}, {}, "other", None) is None
     assert deps.update(whole, context, sorted(after), {s: "x" for s in after}, {s: "x" for s in after}, "shared",

@@ -64,7 +64,7 @@ def _freeing_beside(project: Path, *, enabled: bool):
 
 def _build(project: Path, *, check: bool, reason: bool, cache: bool, progress) -> None:
     from kg import store
-    from kg.build import OUT_MANIFEST, NotConforming, OUT_DIR, Ahead, build as run, stage, unchanged, write
+    from kg.build import OUT_MANIFEST, NotConforming, OUT_DIR, Ahead, build as run, stage, write
 
     out = project / OUT_DIR
     manifest = project / OUT_MANIFEST if cache else None
@@ -80,10 +80,11 @@ def _build(project: Path, *, check: bool, reason: bool, cache: bool, progress) -
         if check:
             return
         if not store.loads_anew(out, partial.keys, key):
-            if partial.edited:  # spliced from the files in out/: quick, small, and beside the report
-                names = set(partial.files) - unchanged(out, {n: partial.file_keys[n] for n in partial.files}, manifest)
-                if names:
-                    ahead.append(Ahead(out, {n: partial.files[n] for n in sorted(names)}, manifest=manifest))
+            # After an edit (some articles made anew, and few), every data file's key is new: they are spliced from
+            # the files in out/, quick and small enough to run beside the report (one that `write` finds it
+            # need not write after all, its article's cache entry having been lost, say, is removed).
+            if partial.edited and len(partial.units) > len(partial.reused):
+                ahead.append(Ahead(out, dict(sorted(partial.files.items())), manifest=manifest))
             return
         with progress.step("kg.nq staged", 1):
             staged = early[store.DATASET_FILE] = stage(out, store.DATASET_FILE, partial.files[store.DATASET_FILE],

@@ -22,6 +22,7 @@ compares every spliced file with the whole assembly.
 from __future__ import annotations
 
 import os
+import sys
 from array import array
 from bisect import bisect_left
 from collections.abc import Sequence
@@ -113,7 +114,7 @@ class _KeysBuilder:
         start = old.ends[first - 1] + 1 if first else 0
         shift = self.at - start
         self.parts.append(old.text[start:old.ends[last]])
-        self.ends.extend(map(shift.__add__, old.ends[first:last + 1]))
+        self.ends.extend(shifted(old.ends[first:last + 1], shift))
         self.at = self.ends[-1]
 
     def keys(self) -> Keys:
@@ -257,7 +258,7 @@ def plan(old: FileMap, owners: dict[str, Owner], format: str, context: dict | No
     if any(load(n).blank for n in changed):
         return None
     out = {index[n] for n in changed + gone if n in index}
-    drop = {i for i, o in enumerate(old.owners) if o in out} if out else set()
+    drop = positions(old.owners, out) if out else set()
     keys = old.keys
     ctx = _jsonld.context_of(context) if format == "jsonld" else None
 
@@ -394,7 +395,7 @@ def _assemble(old: FileMap, owners: dict[str, Owner], loaded: dict[str, Piece], 
         shift = at - start
         segments.append((start, end))
         keys.add_run(old.keys, first, last)
-        offsets.extend(map(shift.__add__, old.offsets[first:last + 1]))
+        offsets.extend(shifted(old.offsets[first:last + 1], shift))
         lengths.extend(old.lengths[first:last + 1])
         ids = old.owners[first:last + 1]
         owner_ids.extend(ids if identity else array("i", [remap[o] if o != MERGED else MERGED for o in ids]))
@@ -417,6 +418,59 @@ def _assemble(old: FileMap, owners: dict[str, Owner], loaded: dict[str, Piece], 
                       merged_masks=merged_masks)
     same = head == old.head and len(segments) == 3 and segments[1] == (old.offsets[0], old.size - len(tail))
     return Plan(segments, new_map, same)
+
+
+def shifted(values: array, shift: int) -> array:
+    """`array("q", (v + shift for v in values))` for ascending non-negative 64-bit integers (the offsets and
+    key ends of a run of blocks) whose sums stay non-negative and below 2**63, at the speed of memory: the
+    array's bytes read as one integer whose 64-bit lanes are the values, plus `shift` in every lane (no lane
+    carries into the next, none borrows from it). A splice shifts a million offsets by the length an edit
+    added (0.1 s per file in Python's loop)."""
+    if not shift or not values:
+        return array(values.typecode, values)
+    if values.typecode != "q" or values[0] + shift < 0 or values[-1] + shift >= 1 << 63:
+        raise ValueError("shifted: 64-bit values that stay non-negative and below 2**63 only")
+    lanes = len(values)
+    ones = int.from_bytes(b"\x01\x00\x00\x00\x00\x00\x00\x00" * lanes, "little")
+    whole = int.from_bytes(_little(values), "little") + shift * ones
+    result = array(values.typecode)
+    result.frombytes(_native(whole.to_bytes(8 * lanes, "little"), values.typecode))
+    return result
+
+
+def _little(values: array) -> bytes:
+    if sys.byteorder == "little":
+        return values.tobytes()
+    swapped = array(values.typecode, values)
+    swapped.byteswap()
+    return swapped.tobytes()
+
+
+def _native(data: bytes, typecode: str) -> bytes:
+    if sys.byteorder == "little":
+        return data
+    swapped = array(typecode)
+    swapped.frombytes(data)
+    swapped.byteswap()
+    return swapped.tobytes()
+
+
+def positions(values: array, wanted: set[int]) -> set[int]:
+    """`{i for i, v in enumerate(values) if v in wanted}` for a few wanted values, found by searching the
+    array's bytes (a splice finds the blocks of the changed pieces among a million: 0.05 s per file in
+    Python's loop)."""
+    data, size = values.tobytes(), values.itemsize
+    found = set()
+    for value in wanted:
+        pattern = array(values.typecode, [value]).tobytes()
+        at = data.find(pattern)
+        while at >= 0:
+            if at % size == 0:
+                found.add(at // size)
+                at = data.find(pattern, at + size)
+            else:
+                at = data.find(pattern, at + 1)
+    return found
 
 
 def _runs(count: int, drop: set[int], places: list[int]) -> list[tuple[int, int]]:

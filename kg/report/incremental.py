@@ -119,10 +119,15 @@ def compute(context: Context, pieces: Sequence[Piece], versions: Mapping[str, st
 
 
 def update(previous: Dependencies | None, context: Context, slugs: Sequence[str], versions: Mapping[str, str],
-           keys: Mapping[str, str], shared_key: str, load: Load, *, most: int | None = None) -> Dependencies | None:
+           keys: Mapping[str, str], shared_key: str, load: Load, *, most: int | None = None,
+           last: Callable[[str, str], Piece | None] | None = None) -> Dependencies | None:
     """`previous` brought up to date with the articles `slugs` (in article order) at `versions`, loading pieces
     with `load`; None when it cannot be (`compute` then): no `previous`, another shared key, more articles
-    changed than `most` (default: 2 % of them, at least 16), or an article that provides a property's IRI."""
+    changed than `most` (default: 2 % of them, at least 16), or an article that provides a property's IRI.
+
+    `last(slug, version)` may give an article's piece at its previous version: then a page that depends on a
+    quietly edited article (`_quiet`) whose content cannot have changed (`_affected`) keeps its key, so that
+    a build need not make it again; every other key is the one `compute` gives."""
     if previous is None or previous.shared_key != shared_key:
         return None
     changed = {s for s in slugs if previous.versions.get(s) != versions[s]} | (previous.versions.keys() - set(slugs))
@@ -187,8 +192,15 @@ def update(previous: Dependencies | None, context: Context, slugs: Sequence[str]
 
     pages = {iri: s for iri, s in previous.pages.items() if iri not in look}
     page_keys = {iri: k for iri, k in previous.keys.items() if iri not in look}
+    affected = {}  # quiet article -> the pages its edit can change (None: any page that depends on it)
+    for slug in quiet:
+        before = last(slug, previous.versions[slug]) if last is not None else None
+        affected[slug] = _affected(before, piece(slug)) if before is not None else None
     for iri in rekey - look:
-        page_keys[iri] = key(shared_key, _split(previous.pages[iri]), keys)
+        lines = previous.pages[iri]
+        if all(affected[s] is not None and iri not in affected[s] for s in quiet if f"\n{s}\n" in lines):
+            continue  # its content is the same: its key stays
+        page_keys[iri] = key(shared_key, _split(lines), keys)
     for iri in look:
         if not isinstance(iri, str) or not iri.startswith(EX):
             continue  # no page (a code list's concept, say, which thousands of articles touch)
@@ -202,6 +214,22 @@ def update(previous: Dependencies | None, context: Context, slugs: Sequence[str]
         pages[iri] = _lines(found)
         page_keys[iri] = key(shared_key, found, keys)
     return Dependencies(shared_key, dict(versions), contributions, providers, touching, properties, pages, page_keys)
+
+
+def _affected(before: Piece, after: Piece) -> set[str] | None:
+    """The entities whose pages a quiet edit (`_quiet`) from piece `before` to `after` of one article can
+    change: the ends of the statements it adds or removes (a page shows the statements about its entity); None
+    (any page that depends on the article) when it changes a label, a type, what is a subject, or an
+    evidence span, which show on other pages too."""
+    old, new = before.layer, after.layer
+    if (old.labels, old.types, old.subjects, old.spans) != (new.labels, new.types, new.subjects, new.spans):
+        return None
+    found = set()
+    for s, _, o, _ in set(old.statements) ^ set(new.statements):
+        found.add(value(s))
+        if isinstance(o, str):
+            found.add(o)
+    return found
 
 
 def _linked(node: str, layers) -> set[str]:
