@@ -33,7 +33,7 @@ from kg.errors import CheckFailed, KgError, Problem
 from kg.export import FORMATS, NEEDS, Piece, layout, load_all, read_context, stream_graphs, stream_nt
 from kg.export import piece as make_piece
 from kg.export import piece_from_nquads
-from kg.export.splice import FileMap, Owner, file_map, owner_masks, write_plan
+from kg.export.splice import FileMap, Keys, Owner, file_map, owner_masks, write_plan
 from kg.export.splice import plan as splice_plan
 from kg.forked import Forked, beside, frozen
 from kg.ground import Grounded, ground
@@ -799,6 +799,7 @@ class _Assembled(Output):
     map. Its two large parts, the blocks' keys and the subjects merged from several pieces (58 and 19 MB
     for N-Triples at 10,000 articles), are kept in files of their own (`_PARTS`), which a later map whose part
     is the same reuses instead of writing it again: an edit that adds or removes no subject changes neither.
+    The keys' file is memory-mapped when read (Keys.load), the merged subjects' unpickled.
     A file written whole streams where its format allows (kg.export.stream_graphs, stream_nt); Turtle and
     JSON-LD hold their own parts of every piece (kg.export.load_all)."""
 
@@ -831,8 +832,8 @@ class _Assembled(Output):
         for part in _PARTS:
             value = getattr(map, part)
             old = self._loaded.get(part)
-            self._parts[part] = old[1] if old is not None and old[0] is value else pickle.dumps(
-                value, protocol=pickle.HIGHEST_PROTOCOL)
+            self._parts[part] = old[1] if old is not None and old[0] is value else (
+                value.dump() if part == "keys" else pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
         self._map = pickle.dumps(replace(map, **{part: None for part in _PARTS}), protocol=pickle.HIGHEST_PROTOCOL)
 
     def write_over(self, previous: Path | None, stream: IO[bytes], state: Path | None) -> bool | None:
@@ -891,8 +892,9 @@ def _read_map(state: Path, pickled: bytes, names: dict[str, str]) -> FileMap | N
     damaged (the file is then assembled whole)."""
     parts = {}
     for part in _PARTS:
-        try:
-            parts[part] = pickle.loads((state.parent / names[part]).read_bytes())
+        path = state.parent / names[part]
+        try:  # the keys memory-mapped (kg.export.splice.Keys.load)
+            parts[part] = Keys.load(path) if part == "keys" else pickle.loads(path.read_bytes())
         except Exception:
             return None
     return replace(pickle.loads(pickled), **parts)

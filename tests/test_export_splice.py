@@ -176,3 +176,26 @@ def test_positions_finds_every_index_of_the_values_wanted(values, wanted, data):
         wanted = wanted | {data.draw(st.sampled_from(values))}
     assert positions(array("i", values), wanted) == {i for i, v in enumerate(values) if v in wanted}
     assert positions(array("i", [0x01000000, 0x00000001]), {0x00000100}) == set()  # straddling bytes
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.text(alphabet=st.characters(blacklist_characters="\n", blacklist_categories=("Cs",))),
+                unique=True, max_size=50))
+def test_keys_dumped_and_memory_mapped_are_the_keys(tmp_path_factory, keys):
+    """kg.export.splice.Keys.dump / Keys.load (memory-mapped): the same keys, equal to the ones dumped, and
+    they pickle back to plain bytes and arrays."""
+    import pickle
+
+    from kg.export.splice import Keys
+
+    made = Keys.of(sorted(keys))
+    path = tmp_path_factory.mktemp("keys") / "keys"
+    path.write_bytes(made.dump())
+    loaded = Keys.load(path)
+    assert list(loaded) == sorted(keys) and len(loaded) == len(keys)
+    assert loaded == made and made == loaded
+    again = pickle.loads(pickle.dumps(loaded))
+    assert again == made and isinstance(again.text, bytes)
+    path.write_bytes(made.dump()[:7])  # truncated: not read as keys
+    with pytest.raises(ValueError):
+        Keys.load(path)

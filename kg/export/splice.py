@@ -21,6 +21,7 @@ compares every spliced file with the whole assembly.
 
 from __future__ import annotations
 
+import mmap
 import os
 import sys
 from array import array
@@ -77,13 +78,38 @@ class Keys(Sequence):
             return [self[j] for j in range(*i.indices(len(self)))]
         if i < 0:
             i += len(self.ends)
-        return self.text[self.ends[i - 1] + 1 if i else 0:self.ends[i]].decode("utf-8")
+        return str(self.text[self.ends[i - 1] + 1 if i else 0:self.ends[i]], "utf-8")
 
     def __eq__(self, other) -> bool:
         return isinstance(other, Keys) and self.text == other.text and self.ends == other.ends
 
     def __reduce__(self):
-        return Keys, (self.text, self.ends)
+        return Keys, (bytes(self.text), _array(self.ends))
+
+    def dump(self) -> bytes:
+        """The keys as `load` reads them: their count (8 bytes, little-endian), their ends (64-bit, in this
+        machine's byte order: a file of the cache, never moved to another machine) and the text."""
+        return len(self.ends).to_bytes(8, "little") + _array(self.ends).tobytes() + bytes(self.text)
+
+    @classmethod
+    def load(cls, path) -> "Keys":
+        """The keys `dump` wrote to the file at `path`, memory-mapped: a splice looks up a few of a million keys
+        (bisect), and copies them only when they change (an edit that adds or removes a subject)."""
+        with open(path, "rb") as stream:
+            view = memoryview(mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ))
+        count = int.from_bytes(view[:8], "little")
+        if len(view) < 8 + 8 * count:
+            raise ValueError(f"{path}: truncated")
+        return cls(view[8 + 8 * count:], view[8:8 + 8 * count].cast("q"))
+
+
+def _array(values) -> array:
+    """An array('q') of 64-bit values (an array already, or a memoryview of them)."""
+    if isinstance(values, array):
+        return values
+    made = array("q")
+    made.frombytes(values.tobytes())
+    return made
 
 
 class _KeysBuilder:
@@ -121,11 +147,31 @@ class _KeysBuilder:
         return Keys(b"".join(self.parts), self.ends)
 
 
+class _SameKeys:
+    """What `_assemble` builds the new keys with when they are the old ones: it only counts them."""
+
+    def __init__(self, old: Keys):
+        self.old, self.count = old, 0
+
+    def __len__(self) -> int:
+        return self.count
+
+    def add(self, key: str) -> None:
+        self.count += 1
+
+    def add_run(self, old: Keys, first: int, last: int) -> None:
+        self.count += last - first + 1
+
+    def keys(self) -> Keys:
+        assert self.count == len(self.old)
+        return self.old
+
+
 @dataclass
 class FileMap:
     """Where each block of an output file lies, and whose it is (see the module's doc)."""
 
-    VERSION = 3  # of this layout (and of how kg.build keeps it): a map another kg wrote is never misread
+    VERSION = 4  # of this layout (and of how kg.build keeps it): a map another kg wrote is never misread
 
     format: str
     salt: str  # JSON-LD: the context's fingerprint
@@ -365,7 +411,10 @@ def _assemble(old: FileMap, owners: dict[str, Owner], loaded: dict[str, Piece], 
     if format == "jsonld":
         head, _ = jsonld_frame(_jsonld.context_of(context))
     separator, step = old.separator, len(old.separator)
-    keys = _KeysBuilder()
+    # The blocks that come in under the keys of those that go (an edit that adds or removes no subject): the
+    # keys stay as they were, and are not copied into new ones (tens of megabytes per file).
+    same = sorted(k for k, _, _ in new) == sorted(old.keys[i] for i in drop)
+    keys = _SameKeys(old.keys) if same else _KeysBuilder()
     offsets, lengths, owner_ids = array("q"), array("q"), array("i")
     segments: list = [head]
     at = len(head)
@@ -409,7 +458,7 @@ def _assemble(old: FileMap, owners: dict[str, Owner], loaded: dict[str, Piece], 
     segments.append(tail)
     # a part the same as the old map's is that object (kg.build then keeps its file instead of writing it again)
     new_keys = keys.keys()
-    if new_keys == old.keys:
+    if new_keys is not old.keys and new_keys == old.keys:
         new_keys = old.keys
     if merged == old.merged:
         merged = old.merged
@@ -426,9 +475,10 @@ def shifted(values: array, shift: int) -> array:
     array's bytes read as one integer whose 64-bit lanes are the values, plus `shift` in every lane (no lane
     carries into the next, none borrows from it). A splice shifts a million offsets by the length an edit
     added (0.1 s per file in Python's loop)."""
+    values = _array(values)
     if not shift or not values:
         return array(values.typecode, values)
-    if values.typecode != "q" or values[0] + shift < 0 or values[-1] + shift >= 1 << 63:
+    if values[0] + shift < 0 or values[-1] + shift >= 1 << 63:
         raise ValueError("shifted: 64-bit values that stay non-negative and below 2**63 only")
     lanes = len(values)
     ones = int.from_bytes(b"\x01\x00\x00\x00\x00\x00\x00\x00" * lanes, "little")
