@@ -34,6 +34,7 @@ def test_second_build_reuses_every_article_and_writes_the_same_bytes(corpus):
     second = build(corpus, site=False)
     assert second.reused == tuple(u.slug for u in first.units)
     assert second.files == first.files == _clean(corpus).files
+    assert not any(name.startswith("report/") for name in first.files)  # site=False: no report
 
 
 def test_editing_one_article_redoes_only_that_one(corpus, tmp_path):
@@ -919,3 +920,11 @@ def test_after_an_edit_the_data_files_are_staged_in_a_second_process_while_the_r
     monkeypatch.setattr(kg.build, "_site", original_site)
     assert run(runner, "build", "-C", folder, "--no-reason").exit_code == 0
     assert _tree(folder / "out") == clean()
+
+    # Staging begins before the validation's result: a build that does not conform discards what it staged.
+    before = _tree(folder / "out")
+    log.clear()
+    _append_facts(folder, slugs[3], f'\n{_first_subject(folder, slugs[3])} kg:endDate "1900-01-01"^^xsd:date .\n')
+    result = run(runner, "build", "-C", folder, "--no-reason")
+    assert result.exit_code == 1 and "does not conform" in result.output
+    assert len(staged()) == 5 and _tree(folder / "out") == before
