@@ -618,8 +618,8 @@ def _site(corpus: Corpus, units: tuple[ArticleUnit, ...], report_context, report
 
     Which articles each entity page depends on, and so its key, is kept in the unit cache and brought up to
     date from the changed articles' pieces (kg.report.incremental); then an entity page is made from the
-    pieces of the articles it depends on, and only the index page reads every piece — in a second process
-    on a large corpus, while the data files are written."""
+    pieces of the articles it depends on. The index page is put together from parts the last build kept, or
+    made from every piece (in a second process on a large corpus, while the data files are written): `_index`."""
     from kg import report as site
     from kg.report import incremental, pages
     from kg.report.model import Model
@@ -646,6 +646,7 @@ def _site(corpus: Corpus, units: tuple[ArticleUnit, ...], report_context, report
     index = _index(corpus, slugs, versions, piece, shared, quads=quads, report=report,
                    apart=len(units) >= _BESIDE_ABOVE)
     previous = corpus.cache.get(_DEPENDENCIES, corpus.shared_key)
+
     def last_piece(slug: str, version: str):  # the piece of version `version` that rendering replaced
         found = corpus.last_pieces.get(slug)
         return found[1] if found is not None and found[0] == version else None

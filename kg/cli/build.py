@@ -115,8 +115,8 @@ def _build(project: Path, *, check: bool, reason: bool, cache: bool, progress) -
             started.cancel()
         for started in ahead:
             started.discard()
-        for staged in early.values():
-            staged.discard()
+        for item in early.values():
+            item.discard()
         raise
     with progress.step("query store", 1):
         store.refresh(out, graphs=result.keys, key=key, loading=next(filter(None, loading), None))

@@ -81,7 +81,7 @@ def _split(lines: str) -> list[str]:
     return lines[1:-1].split("\n") if len(lines) > 1 else []
 
 
-def _contribution(piece: Piece) -> tuple[str, str, str]:
+def _contribution(piece: Piece) -> tuple[str, str, str, str]:
     return (_lines(piece.provides), _lines(piece.touches),
             _lines({st[1] for st in piece.layer.statements}), piece.links)
 
@@ -90,7 +90,7 @@ def _quiet(old: tuple, new: tuple, providers: Mapping[str, tuple[str, ...]]) -> 
     """Whether an article's new contribution changes no page's dependencies: it provides and touches the same
     IRIs, its statements make the same links (Piece.links: only literal values differ), and no article provides
     a property it uses (a literal's property is all a page shows of it then, and a literal has no provider)."""
-    return (old[:2] == new[:2] and len(old) > 3 and old[3] == new[3]
+    return (old[:2] == new[:2] and old[3] == new[3]
             and not any(p in providers for p in {*_split(old[2]), *_split(new[2])}))
 
 
