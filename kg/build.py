@@ -538,9 +538,8 @@ def build(root: Path, *, reason: bool = True, site: bool = True, cache: bool = T
     Work is per article (kg.units): an article whose inputs did not change since the last build is taken
     from the unit cache under .cache/ (`cache=False` ignores and leaves it). `site` adds the evidence
     report (kg.report) under report/ in `files`; `progress` shows progress on a terminal. `on_data` is given
-    the build without its report, nor its validation's (`report` None), as soon as the data files are known,
-    before the report's index is made (kg build stages the data files then, and begins loading the query store
-    from kg.nq: `stage`, `Ahead`); a build that then fails validation raises as ever."""
+    the build without its report as soon as the data files are known, before the report's index is made (kg
+    build stages the data files then, and begins loading the query store from kg.nq: `stage`, `Ahead`)."""
     root = Path(root)
     progress = progress or Progress(enabled=False)
     if not (root / CONTEXT_FILE).is_file():
@@ -563,42 +562,39 @@ def build(root: Path, *, reason: bool = True, site: bool = True, cache: bool = T
         validation.cancel()
         raise
 
-    try:  # (validation goes on meanwhile: ended if this fails)
-        keys = {ONTOLOGY_GRAPH: corpus.shared_key, REGISTRY_GRAPH: corpus.shared_key}
-        if registry_inferred:
-            keys[inferred_graph(REGISTRY_GRAPH)] = corpus.shared_key
-        for unit in units:
-            keys[article_graph(unit.slug)] = corpus.keys[unit.slug]
-            if unit.quads[1]:
-                keys[inferred_graph(article_graph(unit.slug))] = corpus.keys[unit.slug]
-        from kg.report import context as report_context_of
-
-        report_context = report_context_of(project, registry_inferred)  # what every page shows of the registry
-        units = _render_pieces(corpus, units, report_context, reason=reason, context=context, progress=progress)
-        if reason:  # (without, units are rendered without their inferred graphs, and not kept)
-            corpus.save_headers()
-        shared = _shared_pieces(corpus, registry_inferred, reason=reason, context=context)
-        mode = "reasoned" if reason else "asserted"
-        files = {f"{OUTPUT_STEM}{f.extension}": _assembled(corpus, shared, units, name, context, f"{corpus.shared_key}-{mode}")
-                 for name, f in FORMATS.items()}
-        quads = sum(b.count(b"\n") for p in shared for b in p.nq.blocks)
-        quads += sum(u.quads[0] + u.quads[1] for u in units)
-        dataset_key = hashlib.sha256(f"{mode}\0{sorted(keys.items())}".encode()).hexdigest()
-        file_keys = {name: f"{dataset_key}-{name}" for name in files}
-        result = Build(project, units, registry_inferred, None, files, corpus.reused, keys, quad_count=quads,
-                       file_keys=file_keys)
-        if on_data is not None:  # (before the validation's result: what it starts is discarded if that fails)
-            on_data(result)
-        # Consistency first (reasoning raised already): SHACL results on an inconsistent graph would only distract.
-        with progress.step("validating", 1) as advance:
-            report = validation()
-            advance()
-    except BaseException:
-        validation.cancel()
-        raise
+    # Consistency first: SHACL results on an inconsistent graph would only distract. (Waited for before anything
+    # that starts a process: a large corpus's first validation runs in spawned processes, and multiprocessing
+    # reaps finished children whenever it starts one, which races with joining them.)
+    with progress.step("validating", 1) as advance:
+        report = validation()
+        advance()
     if not report.conforms:
         raise NotConforming(report)
-    result = replace(result, report=report)
+    keys = {ONTOLOGY_GRAPH: corpus.shared_key, REGISTRY_GRAPH: corpus.shared_key}
+    if registry_inferred:
+        keys[inferred_graph(REGISTRY_GRAPH)] = corpus.shared_key
+    for unit in units:
+        keys[article_graph(unit.slug)] = corpus.keys[unit.slug]
+        if unit.quads[1]:
+            keys[inferred_graph(article_graph(unit.slug))] = corpus.keys[unit.slug]
+    from kg.report import context as report_context_of  # (not `site`: that is an argument)
+
+    report_context = report_context_of(project, registry_inferred)  # what every report page shows of the registry
+    units = _render_pieces(corpus, units, report_context, reason=reason, context=context, progress=progress)
+    if reason:  # (without, units are rendered without their inferred graphs, and not kept)
+        corpus.save_headers()
+    shared = _shared_pieces(corpus, registry_inferred, reason=reason, context=context)
+    mode = "reasoned" if reason else "asserted"
+    files = {f"{OUTPUT_STEM}{f.extension}": _assembled(corpus, shared, units, name, context, f"{corpus.shared_key}-{mode}")
+             for name, f in FORMATS.items()}
+    quads = sum(b.count(b"\n") for p in shared for b in p.nq.blocks)
+    quads += sum(u.quads[0] + u.quads[1] for u in units)
+    dataset_key = hashlib.sha256(f"{mode}\0{sorted(keys.items())}".encode()).hexdigest()
+    file_keys = {name: f"{dataset_key}-{name}" for name in files}
+    result = Build(project, units, registry_inferred, report, files, corpus.reused, keys, quad_count=quads,
+                   file_keys=file_keys)
+    if on_data is not None:
+        on_data(result)
     if not site:
         return result
     with progress.step("report index", 1) as advance:
