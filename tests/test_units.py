@@ -304,15 +304,32 @@ def test_a_few_pages_are_synced_one_by_one_and_many_with_one_sync(corpus, tmp_pa
     assert b'"synced"@en' in (folder / "out" / "kg.nq").read_bytes()
 
 
-def test_replaced_data_files_are_freed_by_a_process_of_their_own(corpus, tmp_path, monkeypatch):
-    """kg.build.write: a data file that an edit replaces keeps a second name in .cache/trash, so the rename
-    does not free its blocks; an `rm` the build does not wait for removes it, and whatever a build that
-    stopped midway left there."""
+def _trash_after_an_edit(folder: Path, monkeypatch, note: str) -> list[set[int]]:
+    """An editorial note added to the second article and `kg build`: the inodes in the trash each time the build
+    frees it (kg.build._free_beside), once the processes that free them have ended."""
     import os
 
     from click.testing import CliRunner
 
     import kg.build
+
+    seen = []
+    original = kg.build._free_beside
+    monkeypatch.setattr(kg.build, "_free_beside", lambda t: seen.append({p.stat().st_ino for p in t.iterdir()})
+                        or original(t))
+    slug = sorted(p.name for p in (folder / "articles").iterdir())[1]
+    _append_facts(folder, slug, f'\n{_first_subject(folder, slug)} skos:editorialNote "{note}"@en .\n')
+    assert run(CliRunner(), "build", "-C", folder).exit_code == 0
+    for pid in kg.build._FREEING:
+        os.waitpid(pid, 0)
+    return seen
+
+
+def test_replaced_data_files_are_freed_by_a_process_of_their_own(corpus, tmp_path, monkeypatch):
+    """kg.build.write: a data file that an edit replaces keeps a second name in .cache/trash, so the rename
+    does not free its blocks; an `rm` the build does not wait for removes it, and whatever a build that
+    stopped midway left there."""
+    from click.testing import CliRunner
 
     folder = tmp_path / "freed"
     shutil.copytree(corpus, folder)
@@ -322,17 +339,9 @@ def test_replaced_data_files_are_freed_by_a_process_of_their_own(corpus, tmp_pat
     trash.mkdir(exist_ok=True)
     (trash / "left-behind").write_bytes(b"x")
     before = {(folder / "out" / f"kg.{e}").stat().st_ino for e in ("nq", "nt", "ttl", "trig", "jsonld")}
-    seen = []
-    original = kg.build._free_beside
-    monkeypatch.setattr(kg.build, "_free_beside", lambda t: seen.append({p.stat().st_ino for p in t.iterdir()})
-                        or original(t))
-    slug = sorted(p.name for p in (folder / "articles").iterdir())[1]
-    _append_facts(folder, slug, f'\n{_first_subject(folder, slug)} skos:editorialNote "freed"@en .\n')
-    assert run(runner, "build", "-C", folder).exit_code == 0
+    seen = _trash_after_an_edit(folder, monkeypatch, "freed")
     assert before < seen[0] and len(seen[0]) == len(before) + 1  # and the one left behind
     assert all(later == set() for later in seen[1:])  # (kg build frees the trash again as it ends)
-    for pid in kg.build._FREEING:
-        os.waitpid(pid, 0)
     assert list(trash.iterdir()) == []
     assert b'"freed"@en' in (folder / "out" / "kg.nq").read_bytes()
 
@@ -341,11 +350,8 @@ def test_large_cache_entries_a_build_replaces_are_freed_by_a_process_of_their_ow
     """kg build gives a large cache entry it replaces (kg.units.LARGE: the report's dependencies, 69 MB at
     10,000 articles) a second name in the trash, so that the rename does not free it in its time; the trash
     is emptied by a process of its own as the build ends. `kg validate` keeps no trash."""
-    import os
-
     from click.testing import CliRunner
 
-    import kg.build
     import kg.units
 
     folder = tmp_path / "entries"
@@ -355,17 +361,10 @@ def test_large_cache_entries_a_build_replaces_are_freed_by_a_process_of_their_ow
     monkeypatch.setattr(kg.units, "LARGE", 0)
     entry = folder / CACHE_DIR / "_dependencies.pickle"
     old = entry.stat().st_ino
-    seen = []
-    original = kg.build._free_beside
-    monkeypatch.setattr(kg.build, "_free_beside", lambda t: seen.append({p.stat().st_ino for p in t.iterdir()})
-                        or original(t))
+    seen = _trash_after_an_edit(folder, monkeypatch, "entries")
     slug = sorted(p.name for p in (folder / "articles").iterdir())[1]
-    _append_facts(folder, slug, f'\n{_first_subject(folder, slug)} skos:editorialNote "entries"@en .\n')
-    assert run(runner, "build", "-C", folder).exit_code == 0
     assert entry.stat().st_ino != old and old in set().union(*seen)
     assert kg.units.TRASH is None
-    for pid in kg.build._FREEING:
-        os.waitpid(pid, 0)
     trash = folder / ".cache" / "trash"
     assert list(trash.iterdir()) == []
     _append_facts(folder, slug, f'\n{_first_subject(folder, slug)} skos:editorialNote "validated"@en .\n')
