@@ -38,7 +38,7 @@ from kg.export.splice import plan as splice_plan
 from kg.forked import Forked, beside, frozen
 from kg.ground import Grounded, ground
 from kg.memory import give_back
-from kg.namespaces import GRAPH, KG, REGISTRY_GRAPH, article_graph, inferred_graph, prefixed
+from kg.namespaces import GRAPH, KG, OWL, RDF, REGISTRY_GRAPH, article_graph, inferred_graph, prefixed
 from kg.progress import Progress
 from kg.units import (CACHE_DIR, Cache, Fingerprints, Headers, Index, atomic_pickle, atomic_write, code_hash, keep_blocks,
                       files_hash, read_keyed)
@@ -160,12 +160,11 @@ class Build:
     quad_count: int = 0  # quads in kg.nq
     file_keys: dict[str, str] = field(default_factory=dict)  # file in out/ -> key that changes with its content
 
-
     @property
     def edited(self) -> bool:
         """Whether few articles were made anew (at most FEW_CHANGED, or 2 % of them): an edit, after which the data
-        files are spliced from the previous ones (kg.export.splice), quick and small enough to stage in a thread
-        while the report is made (`Ahead`)."""
+        files are spliced from the previous ones (kg.export.splice), quick and small enough to stage in a second
+        process while the report is made (`Ahead`)."""
         return len(self.units) - len(self.reused) <= max(FEW_CHANGED, len(self.units) // 50)
 
     @property
@@ -442,9 +441,8 @@ def read_units(root: Path, *, cache: bool = True, progress: Progress | None = No
 
 # --- what HermiT reads of a unit (kg.reason) ---------------------------------------------------------
 
-_RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
-_OWL = "http://www.w3.org/2002/07/owl#"
-_OTHER_PROPERTIES = frozenset(_OWL + name for name in (
+_RDF_TYPE = RDF + "type"
+_OTHER_PROPERTIES = frozenset(OWL + name for name in (
     "ObjectProperty", "DatatypeProperty", "FunctionalProperty", "InverseFunctionalProperty", "TransitiveProperty",
     "SymmetricProperty", "AsymmetricProperty", "ReflexiveProperty", "IrreflexiveProperty"))
 
@@ -459,7 +457,7 @@ def annotation_properties(*sources) -> frozenset[str]:
         for t in triples:
             if t.predicate.value == _RDF_TYPE and isinstance(t.subject, ox.NamedNode):
                 kind = t.object.value
-                if kind == _OWL + "AnnotationProperty":
+                if kind == OWL + "AnnotationProperty":
                     annotation.add(t.subject.value)
                 elif kind in _OTHER_PROPERTIES:
                     other.add(t.subject.value)
@@ -700,7 +698,7 @@ def _index(corpus: Corpus, slugs: list[str], versions: dict[str, str], piece, sh
     second process (`apart`), begun at once, while this one brings the entity pages up to date and writes
     the data files; or, when nothing says it changed, only if it is to be written (Output.prepare: out/ may not
     hold it), and not at all when its key says it is there already (a build with nothing to do)."""
-    from kg.report import incremental, pages, picture
+    from kg.report import incremental, pages
     from kg.report.picture import LIMIT
 
     outcome = dict(quads=quads, conforms=report.conforms, findings=len(report.findings))
@@ -713,10 +711,8 @@ def _index(corpus: Corpus, slugs: list[str], versions: dict[str, str], piece, sh
         return Output(lambda stream: stream.write(pages.index_page(state.rows_in(slugs), parts, **outcome)), small=True)
 
     def whole():  # the state and parts from every piece
-        model = shared().model
-        svg, caption = picture.figure(model, limit=LIMIT)
         state = incremental.index_state(corpus.shared_key, [piece(s) for s in slugs], versions, LIMIT)
-        return state, pages.index_parts(model, svg, caption or pages.CAPTION)
+        return state, shared().index_parts()
 
     making = functools.cache(lambda: beside(whole) if apart else whole)  # making() starts the work (once)
     if apart and (previous is None or previous.versions != versions):
@@ -997,7 +993,7 @@ _CONSISTENCY = "_consistency"  # what the last consistency check that passed was
 # Cache entries that belong to no article (all keyed by the shared inputs): never pruned with the articles.
 _DEPENDENCIES = "_dependencies"  # kg.report.incremental.Dependencies of the last build's report
 _SHARED_ENTRIES = {_REGISTRY, _CONSISTENCY, "_pieces-reasoned", "_pieces-asserted", "_ontology_page", _DEPENDENCIES,
-                   "_index", "_index_parts", Path(Headers.FILE).stem}
+                   _INDEX, _INDEX_PARTS, Path(Headers.FILE).stem}
 
 
 def _reason(corpus: Corpus, *, progress: Progress) -> tuple[bytes, tuple[ArticleUnit, ...]]:

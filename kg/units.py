@@ -164,14 +164,7 @@ class Cache:
 
     def last_part(self, name: str, part: str) -> tuple[str, object] | None:
         """(key, value) of the part as it is, whatever its key (what a build replaces: its last version)."""
-        if not self.enabled:
-            return None
-        try:
-            with self._part_path(name, part).open("rb") as stream:
-                key, value = pickle.load(stream)
-        except Exception:
-            return None
-        return key, value
+        return _read_pair(self._part_path(name, part)) if self.enabled else None
 
     def signature(self, name: str) -> tuple[int, int, int] | None:
         """The entry's `signature`: what `Headers` compares."""
@@ -308,12 +301,18 @@ def signature(path: str | Path) -> tuple[int, int, int] | None:
 def read_keyed(path: Path, key: str):
     """The value stored at `path` under `key`; None when missing, stored under another key, or unreadable
     (truncated, or written by another Python): the caller recomputes it."""
+    found = _read_pair(path)
+    return found[1] if found is not None and found[0] == key else None
+
+
+def _read_pair(path: Path) -> tuple[str, object] | None:
+    """(key, value) as stored at `path`; None when missing or unreadable."""
     try:
         with path.open("rb") as stream:
             stored_key, value = pickle.load(stream)
     except Exception:
         return None
-    return value if stored_key == key else None
+    return stored_key, value
 
 
 def atomic_pickle(path: Path, value) -> None:

@@ -105,10 +105,18 @@ class Shared:
 
     def index(self) -> bytes:
         """`report/index.html`: depends on everything."""
+        from kg.report import pages
+
+        model = self.model
+        return pages.index_page([pages.index_row(row) for row in model.articles], self.index_parts(),
+                                quads=model.quads, conforms=model.conforms, findings=model.findings)
+
+    def index_parts(self):
+        """The index's parts about entities (kg.report.pages.IndexParts), its picture drawn."""
         from kg.report import pages, picture
 
         svg, caption = picture.figure(self.model, limit=self.picture_limit)
-        return pages.index(self.model, svg, caption or pages.CAPTION)
+        return pages.index_parts(self.model, svg, caption or pages.CAPTION)
 
     def entities(self) -> tuple[str, ...]:
         """IRIs of the entities that have a page, sorted."""

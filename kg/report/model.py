@@ -178,9 +178,7 @@ class Piece:
         """A digest of its statements' links: subject, property and object of each statement whose object is not
         a literal (kg.report.incremental compares it between an article's versions)."""
         digest = hashlib.blake2b(digest_size=16)
-        for s, p, o, inferred in self.layer.statements:  # sorted
-            if type(o) is not Lit:
-                digest.update(f"{ntriples(s)} <{p}> {ntriples(o)} {inferred:d}\0".encode())
+        _hash_statements(digest, (st for st in self.layer.statements if type(st[2]) is not Lit))
         return digest.hexdigest()
 
     @cached_property
@@ -196,10 +194,14 @@ class Piece:
         for iri, types in layer.types.items():
             digest.update(f"T{iri}\0{chr(1).join(sorted(types))}\0".encode())
         digest.update(f"S{chr(1).join(sorted(layer.subjects))}\0".encode())
-        for s, p, o, inferred in layer.statements:  # sorted
-            if type(o) is not Lit or p.startswith(KG):
-                digest.update(f"{ntriples(s)} <{p}> {ntriples(o)} {inferred:d}\0".encode())
+        _hash_statements(digest, (st for st in layer.statements if type(st[2]) is not Lit or st[1].startswith(KG)))
         return digest.digest()
+
+
+def _hash_statements(digest, statements: Iterable[Statement]) -> None:
+    """Feed statements (in the layer's order, which is sorted) to a hashlib digest, one line each."""
+    for s, p, o, inferred in statements:
+        digest.update(f"{ntriples(s)} <{p}> {ntriples(o)} {inferred:d}\0".encode())
 
 
 def _rank(predicate: str, label: ox.Literal) -> int:
