@@ -187,6 +187,21 @@ class Build:
     def articles(self) -> tuple[Article, ...]:
         return tuple(read_article(self.project.root, u.folder) for u in self.units)
 
+    def graph_lines(self, graph: str) -> bytes | None:
+        """The lines of named graph `graph` in kg.nq, from the piece of its owner (the ontology, the registry
+        or an article; loaded from the unit cache when not in memory); None when no piece holds it."""
+        nq = self.files.get(f"{OUTPUT_STEM}{FORMATS['nq'].extension}")
+        if not isinstance(nq, _Assembled):
+            return None
+        owners = [name for name in _SHARED_OWNERS if name in nq.owners]
+        owners += [u.slug for u in self.units if graph in (article_graph(u.slug), inferred_graph(article_graph(u.slug)))]
+        key = f"<{graph}>"  # (a block's key is its graph as N-Quads writes it)
+        for name in owners:
+            graphs = nq.owners[name].load().nq
+            if graphs is not None and key in graphs.keys:
+                return graphs.blocks[graphs.keys.index(key)]
+        return None
+
 
 def _parse(nquads: bytes) -> list[ox.Quad]:
     return list(ox.parse(input=nquads, format=ox.RdfFormat.N_QUADS)) if nquads else []
@@ -883,6 +898,7 @@ class _Assembled(Output):
         return f"{FileMap.VERSION}\0{path.resolve()}"
 
 
+_SHARED_OWNERS = ("_ontology", "_registry")  # names of the shared pieces among an output's owners (no slug's)
 _PARTS = ("keys", "merged")  # of a FileMap, kept in files of their own (_Assembled)
 
 
@@ -913,7 +929,7 @@ def _assembled(corpus: Corpus, shared: list[Piece], units: tuple[ArticleUnit, ..
             return piece_from_nquads(unit.asserted + (unit.inferred or b""), context=context, formats=(format,))
         return Piece(**loaded)
 
-    owners = {name: Owner(version, lambda p=p: p) for name, p in zip(("_ontology", "_registry"), shared)}
+    owners = {name: Owner(version, lambda p=p: p) for name, p in zip(_SHARED_OWNERS, shared)}
     owners.update((u.slug, Owner(u.piece_key, partial(load, u))) for u in units)
     return _Assembled(owners, format, context)
 
@@ -1201,7 +1217,8 @@ def assemble(project: Project, units, registry_inferred: bytes = b"") -> tuple[o
 
 def write(out_dir: Path, files: dict[str, bytes | Output], *, keys: dict[str, str] | None = None,
           manifest: Path | None = None, on_staged: Callable[[str, str], object] | None = None,
-          first: tuple[str, ...] = (), early: "dict[str, Staged] | Ahead | None" = None) -> list[str]:
+          first: tuple[str, ...] = (), early: "dict[str, Staged] | Ahead | None" = None,
+          waiting: Callable[[], object] | None = None) -> list[str]:
     """Write each file atomically (temp file in the same folder, then rename); return changed names.
 
     Names may hold sub-folders ("report/index.html"); every file is staged before any is renamed. A file
@@ -1217,7 +1234,8 @@ def write(out_dir: Path, files: dict[str, bytes | Output], *, keys: dict[str, st
     (kg build starts loading the query store from kg.nq then). Files named in `first` are written first.
     `early` holds large outputs staged before (`stage`: name -> what it staged), or being staged (`Ahead`,
     waited for once every other file is written): they are renamed with the others, and `on_staged` is not
-    told of them again; one not to be written is removed."""
+    told of them again; one not to be written is removed. `waiting()` is called then, before waiting for an
+    Ahead (kg build prepares the query store meanwhile: kg.store.prepare)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     keys = keys or {}
@@ -1292,7 +1310,12 @@ def write(out_dir: Path, files: dict[str, bytes | Output], *, keys: dict[str, st
             if on_staged is not None:
                 on_staged(name, temp)
             changed.append(name)
+        left = None  # orphans: found while the staging process works, when there is one (not the files staged here)
         if coming is not None:
+            temps = {temp for _, temp, _ in staged}
+            left = [name for name in orphans(out_dir, files) if base + name not in temps]
+            if waiting is not None:
+                waiting()
             ready = coming.result()
             early = {name: item for name, item in ready.items() if name not in deferred}  # not to be written
             for name in deferred:
@@ -1314,7 +1337,7 @@ def write(out_dir: Path, files: dict[str, bytes | Output], *, keys: dict[str, st
                 os.replace(temp, target)
         for name in assembled:
             files[name].remember(out_dir / name, state(name))
-        for name in orphans(out_dir, files):
+        for name in orphans(out_dir, files) if left is None else left:
             (out_dir / name).unlink()
             changed.append(name)
     finally:

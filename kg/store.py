@@ -16,6 +16,7 @@ Two things keep this cheap on a large corpus:
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import hashlib
 import json
@@ -24,9 +25,10 @@ import re
 import shutil
 import sys
 import tempfile
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Callable
 
 import pyoxigraph
 
@@ -88,14 +90,15 @@ def store_path(out_dir: Path, *, cache_dir: Path | None = None) -> Path:
 
 
 def refresh(out_dir: Path, *, cache_dir: Path | None = None, graphs: dict[str, str] | None = None,
-            key: str | None = None, loading: "Loading | None" = None) -> Path:
+            key: str | None = None, loading: "Loading | None" = None, prepared: "Prepared | None" = None) -> Path:
     """Make sure the store for the current out/kg.nq exists; return its directory. Cheap when up to date.
 
     `graphs` (from `kg build`: named graph IRI -> a key that changes whenever the graph's content does)
     lets the build's working store be updated graph by graph instead of loaded from scratch. `key` (from
     `kg build`, which has just written out/kg.nq: 64 hexadecimal digits that change whenever its content can)
     names the store instead of the file's SHA-256, which is then not read (0.6 s for 1 GB). `loading` (from
-    `begin`, given the same `graphs`) is the working store's load, already under way."""
+    `begin`, given the same `graphs`) is the working store's load, already under way. `prepared` (from
+    `prepare`, given the same `graphs` and `key`) is the store made already, to be renamed into place."""
     cache_dir = cache_dir or default_cache_dir(out_dir)
     if key is not None:
         _remember(cache_dir / INDEX_FILE, _signature(dataset_path(out_dir)), key)
@@ -103,23 +106,28 @@ def refresh(out_dir: Path, *, cache_dir: Path | None = None, graphs: dict[str, s
     if target.is_dir():
         if loading is not None:  # not expected: `begin` saw no store for this key
             loading.cancel()
+        if prepared is not None:
+            prepared.discard()
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
-    building = Path(tempfile.mkdtemp(prefix=".building-", dir=cache_dir))
+    building = prepared.folder if prepared is not None and prepared.key == target.name else None
+    if building is None:
+        if prepared is not None:  # of another key: not expected
+            prepared.discard()
+        building = Path(tempfile.mkdtemp(prefix=".building-", dir=cache_dir))
     try:
-        if graphs is None:
-            store = pyoxigraph.Store(str(building / "store"))
-            _load(store, dataset_path(out_dir))
-            store.flush()
-        else:
-            store = _sync_work(cache_dir / WORK_DIR, dataset_path(out_dir), graphs, loading)
-            store.backup(str(building / "store"))
-        # RocksDB closes its files when the store is dropped; renaming an open database is not safe. A full
-        # collection (most of a second after a large build) only when something besides `store` holds it.
-        held = sys.getrefcount(store) > 2  # `store` and getrefcount's argument
-        del store
-        if held:
-            gc.collect()
+        if not (building / "store").is_dir():  # (made already when prepared)
+            def make() -> pyoxigraph.Store:
+                if graphs is None:
+                    store = pyoxigraph.Store(str(building / "store"))
+                    _load(store, dataset_path(out_dir))
+                    store.flush()
+                    return store
+                store = _sync_work(cache_dir / WORK_DIR, dataset_path(out_dir), graphs, loading)
+                store.backup(str(building / "store"))
+                return store
+
+            _made(make)
         try:
             os.rename(building / "store", target)
         except OSError:
@@ -130,6 +138,17 @@ def refresh(out_dir: Path, *, cache_dir: Path | None = None, graphs: dict[str, s
         shutil.rmtree(building, ignore_errors=True)
     _prune(cache_dir, keep=target.name)
     return target
+
+
+def _made(make: Callable[[], pyoxigraph.Store]) -> None:
+    """Run `make` and close the store it returns: RocksDB closes its files when the store is dropped, and
+    renaming an open database is not safe. A full collection (most of a second after a large build) only when
+    something besides `store` holds it."""
+    store = make()
+    held = sys.getrefcount(store) > 2  # `store` and getrefcount's argument
+    del store
+    if held:
+        gc.collect()
 
 
 def _load(store: pyoxigraph.Store, nq: Path, data: bytes | None = None) -> None:
@@ -234,9 +253,11 @@ def _empty(work: Path) -> None:
     work.mkdir(parents=True)
 
 
-def _sync_work(work: Path, nq: Path, graphs: dict[str, str], loading: Loading | None = None) -> pyoxigraph.Store:
+def _sync_work(work: Path, nq: Path, graphs: dict[str, str], loading: Loading | None = None,
+               lines: "Callable[[str], bytes] | None" = None) -> pyoxigraph.Store:
     """The build's working store, made to hold exactly out/kg.nq: changed graphs are dropped and reloaded
-    from their lines of kg.nq (each graph's lines are contiguous there: the file is sorted by graph)."""
+    from their lines of kg.nq (each graph's lines are contiguous there: the file is sorted by graph), or
+    from `lines(graph)` (`prepare`: the lines the new kg.nq will hold)."""
     manifest_path = work / MANIFEST_FILE
     if loading is not None:
         if loading.graphs != graphs:
@@ -246,6 +267,8 @@ def _sync_work(work: Path, nq: Path, graphs: dict[str, str], loading: Loading | 
             raise KgError(problems)
         store = pyoxigraph.Store(str(work / "store"))
     elif (changed := _changed(work, graphs)) is None:
+        if lines is not None:
+            raise ValueError("a store to be loaded anew is loaded from kg.nq")
         _empty(work)
         if nq.stat().st_size >= LOAD_APART_FROM:
             from kg.forked import spawned  # here: multiprocessing costs every `kg query` 25 ms to import
@@ -260,14 +283,61 @@ def _sync_work(work: Path, nq: Path, graphs: dict[str, str], loading: Loading | 
     else:
         manifest_path.unlink()  # until the store is in sync again
         store = pyoxigraph.Store(str(work / "store"))
-        with nq.open("rb") as stream:
+        with contextlib.ExitStack() as stack:
+            if lines is None:
+                stream = stack.enter_context(nq.open("rb"))
+                lines = partial(_graph_lines, stream)
             for graph in changed:
                 store.remove_graph(pyoxigraph.NamedNode(graph))
                 if graph in graphs:
-                    _load(store, nq, _graph_lines(stream, graph))
+                    _load(store, nq, lines(graph))
     store.flush()
     manifest_path.write_text(json.dumps(graphs, sort_keys=True), encoding="utf-8")
     return store
+
+
+def prepare(out_dir: Path, graphs: dict[str, str], key: str, lines: Callable[[str], bytes | None], *,
+            cache_dir: Path | None = None) -> "Prepared | None":
+    """(kg build, after an edit, while the new out/kg.nq is still being staged by another process.) The store
+    for `key` made ahead: the working store brought up to date graph by graph, each changed graph from
+    `lines(graph IRI)` (its lines in the new kg.nq; None when they are not known), and checkpointed into a
+    folder beside where it goes, which `refresh(..., prepared=)` renames into place once kg.nq is written.
+    None when it is not made so: its store is there already, or is to be loaded anew, or some lines are not
+    known. The working store's own manifest says what it holds, so a build that fails after this leaves it
+    consistent, and out/'s store as it was."""
+    cache_dir = cache_dir or default_cache_dir(out_dir)
+    work = cache_dir / WORK_DIR
+    if (cache_dir / key).is_dir():
+        return None
+    changed = _changed(work, graphs)
+    if changed is None:
+        return None
+    known = {graph: lines(graph) for graph in changed if graph in graphs}
+    if any(text is None for text in known.values()):
+        return None
+    building = Path(tempfile.mkdtemp(prefix=".building-", dir=cache_dir))
+    try:
+        def make() -> pyoxigraph.Store:
+            store = _sync_work(work, dataset_path(out_dir), graphs, lines=known.__getitem__)
+            store.backup(str(building / "store"))
+            return store
+
+        _made(make)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    return Prepared(building, key)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A store made ahead (`prepare`): `folder`/store is the store for `key`."""
+
+    folder: Path
+    key: str
+
+    def discard(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 LOAD_APART_FROM = 64 << 20  # bytes of kg.nq from which `kg build` loads a new store in a process of its own

@@ -225,32 +225,83 @@ def canonical_quads(quads) -> set[str]:
     return {str(q) for q in dataset}
 
 
-def test_build_updates_the_store_graph_by_graph_and_it_equals_kg_nq(tmp_path):
-    """After an edit of one article the build reloads only that article's graph into its working store;
-    the store it then answers from holds exactly the quads of the new out/kg.nq."""
+def _edit_note(corpus: Path, number: int, text: str) -> None:
+    facts = sorted((corpus / "articles").iterdir())[number] / "facts.ttl"
+    subject = next(line.split()[0] for line in facts.read_text(encoding="utf-8").splitlines() if line.startswith("ex:"))
+    with facts.open("a", encoding="utf-8") as f:
+        f.write(f'\n{subject} skos:editorialNote "{text}"@en .\n')
+
+
+def _equals_kg_nq(corpus: Path) -> set[str]:
+    """The quads of the store `kg query` answers from, checked equal to those of a load of out/kg.nq."""
     import pyoxigraph as ox
+
+    reference = ox.Store()  # what loading the new kg.nq from scratch gives
+    reference.bulk_load(path=str(corpus / "out" / "kg.nq"), format=ox.RdfFormat.N_QUADS)
+    stored = canonical_quads(open_store(corpus / "out"))
+    assert stored == canonical_quads(reference)
+    return stored
+
+
+def test_build_updates_the_store_graph_by_graph_and_it_equals_kg_nq(tmp_path, monkeypatch):
+    """After an edit of one article the build reloads only that article's graph into its working store, from
+    the article's piece while the data files are staged by another process (kg.store.prepare: kg.nq is not read
+    for it); the store it then answers from holds exactly the quads of the new out/kg.nq."""
     from click.testing import CliRunner
 
     from conftest import ROOT, run as invoke
-    from kg.store import WORK_DIR
+    from kg import store as kg_store
 
     corpus = tmp_path / "corpus"
     assert invoke(CliRunner(), "synth", corpus, "--articles", 12, "--seed", 3, "-C", ROOT).exit_code == 0
     assert invoke(CliRunner(), "build", "-C", corpus, "--no-reason").exit_code == 0
-    work = corpus / ".cache" / "store" / WORK_DIR
+    work = corpus / ".cache" / "store" / kg_store.WORK_DIR
     created = work.stat().st_ino
-    facts = sorted((corpus / "articles").iterdir())[4] / "facts.ttl"
-    subject = next(line.split()[0] for line in facts.read_text(encoding="utf-8").splitlines() if line.startswith("ex:"))
-    with facts.open("a", encoding="utf-8") as f:
-        f.write(f'\n{subject} skos:editorialNote "edited"@en .\n')
+    _edit_note(corpus, 4, "edited")
+    prepared = []
+    original = kg_store.prepare
+    monkeypatch.setattr(kg_store, "prepare", lambda *a, **k: prepared.append(original(*a, **k)) or prepared[-1])
+    monkeypatch.setattr(kg_store, "_graph_lines", lambda *a: pytest.fail("kg.nq read for the store's graphs"))
     assert invoke(CliRunner(), "build", "-C", corpus, "--no-reason").exit_code == 0
+    monkeypatch.undo()
+    assert len(prepared) == 1 and prepared[0] is not None and not prepared[0].folder.exists()
     assert work.stat().st_ino == created  # updated in place, not reloaded
-    reference = ox.Store()  # what loading the new kg.nq from scratch gives
-    reference.bulk_load(path=str(corpus / "out" / "kg.nq"), format=ox.RdfFormat.N_QUADS)
+    assert any('"edited"@en' in q for q in _equals_kg_nq(corpus))
 
-    stored = canonical_quads(open_store(corpus / "out"))
-    assert stored == canonical_quads(reference)
-    assert any('"edited"@en' in q for q in stored)
+
+def test_a_build_that_fails_after_preparing_the_store_leaves_the_last_one(tmp_path, monkeypatch):
+    """A build that fails once the query store is prepared (kg.store.prepare: the staging process failed, say)
+    leaves out/ and the store `kg query` answers from as they were, and nothing prepared behind;
+    the working store, updated already, gives the next build's store, which equals the new kg.nq."""
+    from click.testing import CliRunner
+
+    from conftest import ROOT, run as invoke
+    from kg import build as kg_build
+    from kg import store as kg_store
+
+    corpus = tmp_path / "corpus"
+    assert invoke(CliRunner(), "synth", corpus, "--articles", 12, "--seed", 3, "-C", ROOT).exit_code == 0
+    assert invoke(CliRunner(), "build", "-C", corpus, "--no-reason").exit_code == 0
+    before = {p.name: p.read_bytes() for p in (corpus / "out").iterdir() if p.is_file()}
+    answered = _equals_kg_nq(corpus)
+    _edit_note(corpus, 4, "edited")
+
+    def full(*args):  # in the staging process (forked: it has this patch)
+        raise OSError("no space left on the device")
+
+    monkeypatch.setattr(kg_build, "_stage_all", full)
+    prepared = []
+    original = kg_store.prepare
+    monkeypatch.setattr(kg_store, "prepare", lambda *a, **k: prepared.append(original(*a, **k)) or prepared[-1])
+    result = invoke(CliRunner(), "build", "-C", corpus, "--no-reason")
+    assert result.exit_code != 0 and "no space left on the device" in result.output
+    assert len(prepared) == 1 and prepared[0] is not None
+    monkeypatch.undo()
+    assert {p.name: p.read_bytes() for p in (corpus / "out").iterdir() if p.is_file()} == before
+    assert canonical_quads(open_store(corpus / "out")) == answered
+    assert not [p for p in (corpus / ".cache" / "store").iterdir() if p.name.startswith(".building")]
+    assert invoke(CliRunner(), "build", "-C", corpus, "--no-reason").exit_code == 0
+    assert any('"edited"@en' in q for q in _equals_kg_nq(corpus))
 
 
 def test_a_graph_of_sorted_nquads_is_found_by_binary_search():

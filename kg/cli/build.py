@@ -71,6 +71,7 @@ def _build(project: Path, *, check: bool, reason: bool, cache: bool, progress) -
     loading = []  # a new query store, loaded from kg.nq as soon as it is staged, while the rest is made and written
     early = {}  # kg.nq, staged before the report's index is made when the query store is to be loaded anew
     ahead = []  # after an edit: the data files, staged in a second process while the report is made (kg.build.Ahead)
+    prepared = []  # then: the query store, made while that process finishes (kg.store.prepare)
 
     def store_key(result) -> str:  # the build's key of kg.nq names its store: hashed, apart from the files' hashes
         return hashlib.sha256(f"kg build\0{result.file_keys[store.DATASET_FILE]}".encode()).hexdigest()
@@ -107,10 +108,15 @@ def _build(project: Path, *, check: bool, reason: bool, cache: bool, progress) -
             if name == store.DATASET_FILE:
                 loading.append(store.begin(out, Path(temp), result.keys, key))
 
+        def waiting() -> None:  # for the Ahead's files, once every other file is staged
+            prepared.append(store.prepare(out, result.keys, key, result.graph_lines))
+
         with progress.step("writing", 1):
             changed = write(out, result.files, keys=result.file_keys, manifest=manifest, on_staged=staged,
-                            first=(store.DATASET_FILE,), early=ahead[0] if ahead else early)
+                            first=(store.DATASET_FILE,), early=ahead[0] if ahead else early, waiting=waiting)
     except BaseException:
+        for made in filter(None, prepared):
+            made.discard()
         for started in filter(None, loading):
             started.cancel()
         for started in ahead:
@@ -119,7 +125,8 @@ def _build(project: Path, *, check: bool, reason: bool, cache: bool, progress) -
             item.discard()
         raise
     with progress.step("query store", 1):
-        store.refresh(out, graphs=result.keys, key=key, loading=next(filter(None, loading), None))
+        store.refresh(out, graphs=result.keys, key=key, loading=next(filter(None, loading), None),
+                      prepared=next(filter(None, prepared), None))
     click.echo(
         f"built {result.quad_count} quads in {result.graph_count} graphs from {len(result.units)} article(s); "
         f"{len(changed)} file(s) changed in {OUT_DIR}/"
