@@ -199,3 +199,28 @@ def test_keys_dumped_and_memory_mapped_are_the_keys(tmp_path_factory, keys):
     path.write_bytes(made.dump()[:7])  # truncated: not read as keys
     with pytest.raises(ValueError):
         Keys.load(path)
+
+
+def test_merged_subjects_pickle_with_their_pairs_unread_until_asked_for():
+    """kg.export.splice.Merged: pickled and loaded back it equals what it held, tells which subjects an owner
+    gives pairs to without reading any pairs, and reads only the subjects asked for; a copy is changed apart
+    from the original, and the same pairs in another order are equal."""
+    import pickle
+
+    from kg.export.splice import Merged
+
+    found = {f"<s{i}>": {f"a{j}": ((f"<p{j}>", f'"{i}-{j}"'),) for j in range(i % 4 + 2)} for i in range(30)}
+    merged = pickle.loads(pickle.dumps(Merged(found)))
+    assert len(merged._packed) == 30 and not merged._found  # nothing read yet
+    assert sorted(merged.having({"a4"})) == sorted(s for s, f in found.items() if "a4" in f)
+    assert not merged._found  # `having` read no pairs
+    assert merged["<s7>"] == found["<s7>"] and list(merged._found) == ["<s7>"]
+    assert dict(merged.items()) == found and merged == Merged(found) and merged == found
+    copy = merged.copy()
+    copy["<s1>"] = {"a9": (("<p>", "<o>"),)}
+    del copy["<s2>"]
+    assert merged == Merged(found) and copy != merged
+    assert sorted(copy.having({"a9"})) == ["<s1>"] and "<s2>" not in copy and len(copy) == 29
+    reordered = Merged({s: dict(reversed(list(f.items()))) for s, f in found.items()})
+    assert pickle.loads(pickle.dumps(reordered)) == merged
+    assert pickle.loads(pickle.dumps(copy)) == copy

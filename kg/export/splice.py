@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import mmap
 import os
+import pickle
 import sys
 from array import array
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
 from operator import itemgetter
 from typing import Callable, IO
@@ -167,11 +168,87 @@ class _SameKeys:
         return self.old
 
 
+Pairs = tuple[tuple[str, str], ...]  # (predicate, object) pairs, in N-Triples form
+
+
+class Merged(MutableMapping):
+    """The subjects merged from several pieces: subject -> {owner: its (predicate, object) pairs}, and which
+    owners each subject has (`having`) without reading their pairs. Pickled, each subject's pairs stay one bytes
+    object until they are asked for: at 10,000 articles 320 subjects have 80,000 owners' pairs, which unpickled
+    as objects in 0.15-0.3 s for each of N-Triples, Turtle and JSON-LD, on the path of every build after an
+    edit, which looks at the pairs of the few subjects the changed articles share (0.02 s as bytes)."""
+
+    __slots__ = ("_found", "_packed", "_owners")
+
+    def __init__(self, found: dict[str, dict[str, Pairs]] | None = None):
+        self._found: dict[str, dict[str, Pairs]] = dict(found or {})  # read (or set) here
+        self._packed: dict[str, bytes] = {}  # pickled, not read yet
+        self._owners: dict[str, tuple[str, ...]] = {s: tuple(f) for s, f in self._found.items()}
+
+    def __getitem__(self, subject: str) -> dict[str, Pairs]:
+        found = self._found.get(subject)
+        if found is None:
+            found = self._found[subject] = pickle.loads(self._packed.pop(subject))
+        return found
+
+    def __setitem__(self, subject: str, found: dict[str, Pairs]) -> None:
+        self._packed.pop(subject, None)
+        self._found[subject] = found
+        self._owners[subject] = tuple(found)
+
+    def __delitem__(self, subject: str) -> None:
+        del self._owners[subject]
+        self._found.pop(subject, None)
+        self._packed.pop(subject, None)
+
+    def __iter__(self):
+        return iter(self._owners)
+
+    def __len__(self) -> int:
+        return len(self._owners)
+
+    def __contains__(self, subject: object) -> bool:
+        return subject in self._owners
+
+    def having(self, owners: set[str]) -> list[str]:
+        """The subjects that one of `owners` gives pairs to."""
+        return [s for s, names in self._owners.items() if not owners.isdisjoint(names)]
+
+    def copy(self) -> "Merged":
+        """Another Merged, sharing what is not read yet."""
+        other = Merged()
+        other._found, other._packed, other._owners = dict(self._found), dict(self._packed), dict(self._owners)
+        return other
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Merged):
+            return isinstance(other, Mapping) and dict(self.items()) == dict(other.items())
+        if self._owners.keys() != other._owners.keys():
+            return False
+        # (the same pickled pairs are the same pairs; other pickles may differ only in their order)
+        return all((mine := self._packed.get(s)) is not None and mine == other._packed.get(s) or self[s] == other[s]
+                   for s in self._owners)
+
+    def __reduce__(self):
+        packed = {s: self._packed[s] if s in self._packed else pickle.dumps(self._found[s], protocol=pickle.HIGHEST_PROTOCOL)
+                  for s in self._owners}
+        return _unpacked, (packed, self._owners)
+
+    def __repr__(self) -> str:
+        return f"Merged({len(self)} subjects)"
+
+
+def _unpacked(packed: dict[str, bytes], owners: dict[str, tuple[str, ...]]) -> Merged:
+    merged = Merged()
+    merged._packed, merged._owners = packed, owners
+    return merged
+
+
 @dataclass
 class FileMap:
     """Where each block of an output file lies, and whose it is (see the module's doc)."""
 
-    VERSION = 4  # of this layout (and of how kg.build keeps it): a map another kg wrote is never misread
+    VERSION = 5  # of this layout (and of how kg.build keeps it): a map another kg wrote is never misread
 
     format: str
     salt: str  # JSON-LD: the context's fingerprint
@@ -185,7 +262,7 @@ class FileMap:
     names: list[str]
     versions: list[str]  # of each name
     masks: list[int]  # of each name: the prefixes its blocks use (Turtle, TriG)
-    merged: dict[str, dict[str, tuple[tuple[str, str], ...]]]  # subject -> {owner: (predicate, object) pairs}
+    merged: Merged  # subject -> {owner: (predicate, object) pairs}
     merged_masks: dict[str, int] = field(default_factory=dict)  # Turtle: prefixes of each merged block
 
     @property
@@ -240,7 +317,7 @@ def file_map(layout: Layout, masks: list[int], names: list[str], versions: list[
         if format == "ttl" else {}
     return FileMap(format, _salt(format, context), layout.head, layout.separator, layout.tail, packed,
                    offsets, lengths, array("i", layout.owners), list(names), list(versions),
-                   list(masks), merged, merged_masks)
+                   list(masks), Merged(merged), merged_masks)
 
 
 def _identities(part, format: str) -> list[str]:
@@ -313,7 +390,7 @@ def plan(old: FileMap, owners: dict[str, Owner], format: str, context: dict | No
         return at if at < len(keys) and keys[at] == key else None
 
     new: list[tuple[str, bytes, str]] = []  # (key, block, owner name or "")
-    merged = dict(old.merged)
+    merged = old.merged.copy()
     merged_masks = dict(old.merged_masks)
     if format in ("nq", "trig"):
         if MERGED in old.owners:
@@ -324,10 +401,9 @@ def plan(old: FileMap, owners: dict[str, Owner], format: str, context: dict | No
     else:
         touched: set[str] = set()
         leaving = set(changed) | set(gone)
-        for s, found in old.merged.items():
-            if not leaving.isdisjoint(found):
-                merged[s] = {n: lines for n, lines in found.items() if n not in leaving}
-                touched.add(s)
+        for s in old.merged.having(leaving):
+            merged[s] = {n: lines for n, lines in old.merged[s].items() if n not in leaving}
+            touched.add(s)
         own: dict[str, tuple[str, bytes, str]] = {}  # subject -> its block, in one changed piece so far
         for n in changed:
             p = load(n)
