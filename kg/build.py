@@ -764,17 +764,23 @@ def _page(corpus: Corpus, unit: ArticleUnit, report_context, stream: IO[bytes]) 
     stream.write(page)
 
 
+def _nothing() -> None:
+    return None
+
+
 class Output:
     """An output file too large to hold in memory: written by streaming, compared by content.
 
     `write_to(stream)` writes it; `read()` returns its bytes (for tests and small corpora)."""
+
+    __slots__ = ("_writer", "small", "here", "prepare", "__dict__")  # (a report has a hundred thousand pages)
 
     def __init__(self, writer: Callable[[IO[bytes]], None], *, small: bool = False, here: bool = False,
                  prepare: Callable[[], object] | None = None):
         self._writer = writer
         self.small = small  # small enough to read whole (a page): compared in memory, not staged
         self.here = here  # made in this process only (it waits for a process this one started), never in a worker
-        self.prepare = prepare or (lambda: None)  # called by `write` once it knows it will write or compare this
+        self.prepare = prepare or _nothing  # called by `write` once it knows it will write or compare this
 
     def write_to(self, stream: IO[bytes]) -> None:
         self._writer(stream)
