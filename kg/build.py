@@ -193,11 +193,11 @@ class Build:
         nq = self.files.get(f"{OUTPUT_STEM}{FORMATS['nq'].extension}")
         if not isinstance(nq, _Assembled):
             return None
-        owners = [name for name in _SHARED_OWNERS if name in nq.owners]
-        owners += [u.slug for u in self.units if graph in (article_graph(u.slug), inferred_graph(article_graph(u.slug)))]
+        slug = graph.removesuffix(inferred_graph("")).removeprefix(article_graph(""))  # whose graph it is, if an article's
         key = f"<{graph}>"  # (a block's key is its graph as N-Quads writes it)
-        for name in owners:
-            graphs = nq.owners[name].load().nq
+        for name in (*_SHARED_OWNERS, slug):
+            owner = nq.owners.get(name)
+            graphs = owner.load().nq if owner is not None else None
             if graphs is not None and key in graphs.keys:
                 return graphs.blocks[graphs.keys.index(key)]
         return None
