@@ -446,7 +446,7 @@ def node_text(node: dict) -> str:
         value = node[key]
         if type(value) is list:
             values = [v if _simple(v) else sort_values(v) for v in value]
-            if len(values) > 1:
+            if len(values) > 1 and key != "@list":  # (an @list keeps its order, as in sort_values)
                 values.sort(key=_sort_key)
             text = "[\n        " + ",\n        ".join([_text(v, 4) for v in values]) + "\n      ]" if values else "[]"
         else:
