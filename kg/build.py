@@ -40,8 +40,8 @@ from kg.ground import Grounded, ground
 from kg.memory import give_back
 from kg.namespaces import GRAPH, KG, OWL, RDF, REGISTRY_GRAPH, article_graph, inferred_graph, prefixed
 from kg.progress import Progress
-from kg.units import (CACHE_DIR, Cache, Fingerprints, Headers, Index, atomic_pickle, atomic_write, code_hash, keep_blocks,
-                      files_hash, read_keyed)
+from kg.units import (CACHE_DIR, Cache, Fingerprints, Headers, Index, Journal, atomic_pickle, atomic_write, code_hash,
+                      keep_blocks, files_hash, read_keyed)
 from kg.units import signature as _signature
 from kg.unit_validation import start as start_validation, validate_units
 from kg.validate import Report
@@ -654,7 +654,8 @@ def _site(corpus: Corpus, units: tuple[ArticleUnit, ...], report_context, report
                                           *(f"{s}\0{versions[s]}" for s in slugs)]).encode()).hexdigest()
     index = _index(corpus, slugs, versions, piece, shared, quads=quads, report=report,
                    apart=len(units) >= _BESIDE_ABOVE)
-    previous = corpus.cache.get(_DEPENDENCIES, corpus.shared_key)
+    journal = corpus.cache.journal(_DEPENDENCIES)  # 70 MB at 10,000 articles, of which an edit changes a little
+    previous = journal.read(corpus.shared_key)
 
     def last_piece(slug: str, version: str):  # the piece of version `version` that rendering replaced
         found = corpus.last_pieces.get(slug)
@@ -680,7 +681,7 @@ def _site(corpus: Corpus, units: tuple[ArticleUnit, ...], report_context, report
         def model(iri: str):
             return together() if iri in changed else kept.model(report_context, iri, order, piece)
     if kept is not previous:
-        corpus.cache.put(_DEPENDENCIES, corpus.shared_key, kept)
+        journal.write(corpus.shared_key, kept)
     ontology = corpus.cache.get("_ontology_page", corpus.shared_key)
     if ontology is None:
         ontology = site.ontology_page(project.ontology)
@@ -1224,7 +1225,7 @@ def assemble(project: Project, units, registry_inferred: bytes = b"") -> tuple[o
 def write(out_dir: Path, files: dict[str, bytes | Output], *, keys: dict[str, str] | None = None,
           manifest: Path | None = None, on_staged: Callable[[str, str], object] | None = None,
           first: tuple[str, ...] = (), early: "dict[str, Staged] | Ahead | None" = None,
-          waiting: Callable[[], object] | None = None) -> list[str]:
+          waiting: Callable[[], object] | None = None, survey: Survey | None = None) -> list[str]:
     """Write each file atomically (temp file in the same folder, then rename); return changed names.
 
     Names may hold sub-folders ("report/index.html"); every file is staged before any is renamed. A file
@@ -1241,11 +1242,13 @@ def write(out_dir: Path, files: dict[str, bytes | Output], *, keys: dict[str, st
     `early` holds large outputs staged before (`stage`: name -> what it staged), or being staged (`Ahead`,
     waited for once every other file is written): they are renamed with the others, and `on_staged` is not
     told of them again; one not to be written is removed. `waiting()` is called then, before waiting for an
-    Ahead (kg build prepares the query store meanwhile: kg.store.prepare)."""
+    Ahead (kg build prepares the query store meanwhile: kg.store.prepare). `survey` lists out/ as it is (a
+    `Survey` begun earlier): the signatures and orphans are taken from it."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     keys = keys or {}
-    known = _manifest(out_dir, manifest)
+    journal = _manifest_journal(manifest)
+    known = (journal.read(str(out_dir.resolve())) or {}) if journal is not None else {}
     changed, staged, kept, assembled = [], [], set(), []
     folders: set[str] = set()  # made already
 
@@ -1260,9 +1263,11 @@ def write(out_dir: Path, files: dict[str, bytes | Output], *, keys: dict[str, st
     syncing: list[threading.Thread] = []
     written_small = 0  # small files written: the first _SYNC_EACH are synced as written
     todo = []
+    listed = survey.result() if survey is not None else None  # name -> signature of each file in out/
+    signature_of = listed.get if listed is not None else (lambda name: _signature(base + name))
     for name in sorted(files, key=lambda name: (name not in first, name)):
         # strings, not paths, until a file is written: out/ holds a hundred thousand pages
-        if name in keys and known.get(name) == (keys[name], _signature(base + name)):
+        if name in keys and (entry := known.get(name)) is not None and entry == (keys[name], signature_of(name)):
             kept.add(name)  # its manifest entry stays as it is
         else:
             todo.append(name)
@@ -1319,7 +1324,7 @@ def write(out_dir: Path, files: dict[str, bytes | Output], *, keys: dict[str, st
         left = None  # orphans: found while the staging process works, when there is one (not the files staged here)
         if coming is not None:
             temps = {temp for _, temp, _ in staged}
-            left = [name for name in orphans(out_dir, files) if base + name not in temps]
+            left = [name for name in orphans(out_dir, files, listed=listed) if base + name not in temps]
             if waiting is not None:
                 waiting()
             ready = coming.result()
@@ -1343,7 +1348,7 @@ def write(out_dir: Path, files: dict[str, bytes | Output], *, keys: dict[str, st
                 os.replace(temp, target)
         for name in assembled:
             files[name].remember(out_dir / name, state(name))
-        for name in orphans(out_dir, files) if left is None else left:
+        for name in orphans(out_dir, files, listed=listed) if left is None else left:
             (out_dir / name).unlink()
             changed.append(name)
     finally:
@@ -1363,13 +1368,15 @@ def write(out_dir: Path, files: dict[str, bytes | Output], *, keys: dict[str, st
         written = {name: known[name] if name in kept else (key, _signature(base + name))
                    for name, key in keys.items() if name in files}
         if written != known:  # kept under the out/ folder's path: another out/ starts afresh
-            atomic_pickle(manifest, (str(out_dir.resolve()), written))
+            journal.write(str(out_dir.resolve()), written)
     return changed
 
 
-def _manifest(out_dir: Path, manifest: Path | None) -> dict[str, tuple]:
-    """name -> (key, signature) of each file `write` wrote to `out_dir` last time (its manifest file says)."""
-    return (read_keyed(manifest, str(Path(out_dir).resolve())) or {}) if manifest is not None else {}
+def _manifest_journal(manifest: Path | None) -> Journal | None:
+    """The manifest: name -> (key, signature) of each file `write` wrote to out/ last time, kept under the out/
+    folder's path, as a base and the changes of the builds since (a hundred thousand entries, of which a
+    build after an edit changes a few)."""
+    return Journal(manifest, manifest.with_name(f"{manifest.stem}-changes.pickle")) if manifest is not None else None
 
 
 def _state(manifest: Path | None, name: str) -> Path | None:
@@ -1633,21 +1640,88 @@ def stale(out_dir: Path, files: dict[str, bytes | Output]) -> list[str]:
     return sorted(n for n, data in files.items() if not _unchanged(out_dir / n, data))
 
 
-def orphans(out_dir: Path, files: dict[str, bytes]) -> list[str]:
+def orphans(out_dir: Path, files: dict[str, bytes], *, listed: dict[str, tuple] | None = None) -> list[str]:
     """Files in the build's own sub-folders of out/ (report/) that a fresh build no longer writes,
-    e.g. the page of a renamed entity. Other files in out/ are not the build's to judge."""
+    e.g. the page of a renamed entity. Other files in out/ are not the build's to judge. `listed`: the files
+    of out/ as `survey` found them, instead of listing them here."""
+    folders = {name.split("/", 1)[0] for name in files if "/" in name}
+    if listed is None:
+        base = os.path.join(str(out_dir), "")
+        listed = {}
+        for folder in sorted(folders):
+            if os.path.isdir(base + folder):
+                _walk(base + folder, len(base), listed, stat=False)
+    return sorted(name for name in listed if "/" in name and name.split("/", 1)[0] in folders and name not in files)
+
+
+def _walk(directory: str, strip: int, found: dict[str, tuple | None], *, stat: bool) -> None:
+    """Every file under `directory` (its name from the `strip`th character on) -> its signature (with `stat`)."""
+    with os.scandir(directory) as entries:  # os.scandir and strings: report/ holds a hundred thousand pages
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                _walk(entry.path, strip, found, stat=stat)
+            elif entry.is_file():
+                name = entry.path[strip:].replace(os.sep, "/")
+                if stat:
+                    try:
+                        info = entry.stat()
+                    except OSError:  # gone since it was listed
+                        continue
+                    found[name] = (info.st_size, info.st_mtime_ns, info.st_ino)
+                else:
+                    found[name] = None
+
+
+def survey(out_dir: Path) -> dict[str, tuple]:
+    """Every file in out/ and its sub-folders -> its signature (kg.units.signature)."""
     base = os.path.join(str(out_dir), "")
-    found: list[str] = []
+    found: dict[str, tuple] = {}
+    if os.path.isdir(base):
+        _walk(base, len(base), found, stat=True)
+    return found
 
-    def walk(directory: str) -> None:  # os.scandir and strings: report/ holds a hundred thousand pages
-        with os.scandir(directory) as entries:
-            for entry in entries:
-                if entry.is_dir(follow_symlinks=False):
-                    walk(entry.path)
-                elif entry.is_file():
-                    found.append(entry.path[len(base):].replace(os.sep, "/"))
 
-    for folder in sorted({name.split("/", 1)[0] for name in files if "/" in name}):
-        if os.path.isdir(base + folder):
-            walk(base + folder)
-    return sorted(name for name in found if name not in files)
+class Survey:
+    """`survey(out_dir)` in a process forked as `kg build` begins, while the second core has nothing else to do:
+    `write` compares a hundred thousand files' signatures with its manifest and finds orphans among them after
+    an edit, which took this process 1 s of the build's 4 (a stat a file, and a walk). A plain fork and a pipe:
+    a multiprocessing child would be reaped by the processes other threads start (kg.forked). What it lists
+    is out/ before anything is written there; `write` renames nothing before it reads it. `result()` is None
+    when the process failed: `write` looks for itself."""
+
+    def __init__(self, out_dir: Path):
+        self.pid, self.answer = None, None
+        reading, writing = os.pipe()
+        try:
+            pid = os.fork()
+        except OSError:  # no process to be had: `write` looks for itself
+            os.close(reading)
+            os.close(writing)
+            return
+        if pid == 0:  # pragma: no cover - the child (coverage does not follow a fork)
+            status = 1
+            try:
+                os.close(reading)
+                with open(writing, "wb") as stream:
+                    pickle.dump(survey(out_dir), stream, protocol=pickle.HIGHEST_PROTOCOL)
+                status = 0
+            finally:
+                os._exit(status)
+        os.close(writing)
+        self.pid, self.reading = pid, reading
+
+    def result(self) -> dict[str, tuple] | None:
+        if self.pid is not None:
+            with open(self.reading, "rb") as stream:
+                data = stream.read()
+            _, status = os.waitpid(self.pid, 0)
+            self.pid = None
+            try:
+                self.answer = pickle.loads(data) if status == 0 else None
+            except Exception:
+                self.answer = None
+        return self.answer
+
+    def close(self) -> None:
+        """Reaps the process when the build stops before `write` asked for the result."""
+        self.result()

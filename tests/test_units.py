@@ -356,8 +356,8 @@ def test_replaced_data_files_are_freed_by_a_process_of_their_own(corpus, tmp_pat
 
 
 def test_large_cache_entries_a_build_replaces_are_freed_by_a_process_of_their_own(corpus, tmp_path, monkeypatch):
-    """kg build gives a large cache entry it replaces (kg.units.LARGE: the report's dependencies, 69 MB at
-    10,000 articles) a second name in the trash, so that the rename does not free it in its time; the trash
+    """kg build gives a large cache entry it replaces (kg.units.LARGE: the index page's state, 3 MB at 10,000
+    articles, or the base of a Journal written anew) a second name in the trash, so that the rename does not free it in its time; the trash
     is emptied by a process of its own as the build ends. `kg validate` keeps no trash."""
     from click.testing import CliRunner
 
@@ -368,7 +368,7 @@ def test_large_cache_entries_a_build_replaces_are_freed_by_a_process_of_their_ow
     runner = CliRunner()
     assert run(runner, "build", "-C", folder).exit_code == 0
     monkeypatch.setattr(kg.units, "LARGE", 0)
-    entry = folder / CACHE_DIR / "_dependencies.pickle"
+    entry = folder / CACHE_DIR / "_index.pickle"
     old = entry.stat().st_ino
     seen = _trash_after_an_edit(folder, monkeypatch, "entries")
     slug = sorted(p.name for p in (folder / "articles").iterdir())[1]
@@ -936,3 +936,47 @@ def test_after_an_edit_the_data_files_are_staged_in_a_second_process_while_the_r
     result = run(runner, "build", "-C", folder, "--no-reason")
     assert result.exit_code == 1 and "does not conform" in result.output
     assert staged() == [] and _tree(folder / "out") == before
+
+
+def test_the_survey_of_out_is_what_write_would_find_and_a_failed_one_changes_nothing(corpus, tmp_path, monkeypatch):
+    """kg.build.Survey lists out/ (every file and its signature) in a forked process as the build begins; `write`
+    compares its manifest with that and finds orphans in it. When that process fails, `write` looks for
+    itself: out/ is the same, a page edited by hand is written again, a stray page removed."""
+    from click.testing import CliRunner
+
+    from kg import build as build_module
+    from kg.units import signature
+
+    folder = tmp_path / "survey"
+    shutil.copytree(corpus, folder)
+    runner = CliRunner()
+    assert run(runner, "build", "-C", folder, "--no-reason").exit_code == 0
+    out = folder / "out"
+    listed = build_module.Survey(out).result()
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert listed == {p.relative_to(out).as_posix(): signature(p) for p in files} and len(listed) > 20
+
+    def fails(out_dir):
+        raise OSError("no survey")
+
+    monkeypatch.setattr(build_module, "survey", fails)
+    assert build_module.Survey(out).result() is None
+    slugs = sorted(p.name for p in (folder / "articles").iterdir())
+    facts = folder / "articles" / slugs[2] / "facts.ttl"
+    text = facts.read_text(encoding="utf-8")
+    first_fact = text.index("\nex:")
+    facts.write_text(text[:first_fact] + text[first_fact:].replace(" .\n", ' ;\n    skos:editorialNote "seen" .\n', 1),
+                     encoding="utf-8")
+    page = out / "report" / "articles" / f"{slugs[1]}.html"
+    page.write_bytes(page.read_bytes() + b"<!-- edited by hand -->")
+    stray = out / "report" / "entities" / "stray.html"
+    stray.write_text("<!doctype html>")
+    result = run(runner, "build", "-C", folder, "--no-reason")
+    assert result.exit_code == 0, result.output
+    assert not stray.exists()
+    assert "skos:editorialNote" in facts.read_text(encoding="utf-8")
+
+    clean = tmp_path / "clean"
+    shutil.copytree(folder, clean, ignore=shutil.ignore_patterns("out", ".cache"))
+    assert run(runner, "build", "-C", clean, "--no-reason", "--no-cache").exit_code == 0
+    assert _tree(out) == _tree(clean / "out")

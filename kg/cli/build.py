@@ -64,7 +64,7 @@ def _freeing_beside(project: Path, *, enabled: bool):
 
 def _build(project: Path, *, check: bool, reason: bool, cache: bool, progress) -> None:
     from kg import store
-    from kg.build import OUT_MANIFEST, NotConforming, OUT_DIR, Ahead, build as run, stage, write
+    from kg.build import OUT_MANIFEST, NotConforming, OUT_DIR, Ahead, Survey, build as run, stage, write
 
     out = project / OUT_DIR
     manifest = project / OUT_MANIFEST if cache else None
@@ -72,6 +72,8 @@ def _build(project: Path, *, check: bool, reason: bool, cache: bool, progress) -
     early = {}  # kg.nq, staged before the report's index is made when the query store is to be loaded anew
     ahead = []  # after an edit: the data files, staged in a second process while the report is made (kg.build.Ahead)
     prepared = []  # then: the query store, made while that process finishes (kg.store.prepare)
+    # out/'s files and their signatures, listed by a second process while this one reads and reasons (`write`)
+    survey = Survey(out) if cache and not check else None
 
     def store_key(result) -> str:  # the build's key of kg.nq names its store: hashed, apart from the files' hashes
         return hashlib.sha256(f"kg build\0{result.file_keys[store.DATASET_FILE]}".encode()).hexdigest()
@@ -113,7 +115,8 @@ def _build(project: Path, *, check: bool, reason: bool, cache: bool, progress) -
 
         with progress.step("writing", 1):
             changed = write(out, result.files, keys=result.file_keys, manifest=manifest, on_staged=staged,
-                            first=(store.DATASET_FILE,), early=ahead[0] if ahead else early, waiting=waiting)
+                            first=(store.DATASET_FILE,), early=ahead[0] if ahead else early, waiting=waiting,
+                            survey=survey)
     except BaseException:
         for made in filter(None, prepared):
             made.discard()
@@ -124,6 +127,9 @@ def _build(project: Path, *, check: bool, reason: bool, cache: bool, progress) -
         for item in early.values():
             item.discard()
         raise
+    finally:
+        if survey is not None:
+            survey.close()
     with progress.step("query store", 1):
         store.refresh(out, graphs=result.keys, key=key, loading=next(filter(None, loading), None),
                       prepared=next(filter(None, prepared), None))
