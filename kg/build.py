@@ -1651,7 +1651,7 @@ def orphans(out_dir: Path, files: dict[str, bytes], *, listed: dict[str, tuple] 
         for folder in sorted(folders):
             if os.path.isdir(base + folder):
                 _walk(base + folder, len(base), listed, stat=False)
-    return sorted(name for name in listed if "/" in name and name.split("/", 1)[0] in folders and name not in files)
+    return sorted(name for name in listed.keys() - files.keys() if "/" in name and name.split("/", 1)[0] in folders)
 
 
 def _walk(directory: str, strip: int, found: dict[str, tuple | None], *, stat: bool) -> None:
@@ -1702,8 +1702,11 @@ class Survey:
             status = 1
             try:
                 os.close(reading)
+                # pickled whole first: dumped into the pipe, the pickling would wait for the reader, and the reader
+                # for it
+                data = pickle.dumps(survey(out_dir), protocol=pickle.HIGHEST_PROTOCOL)
                 with open(writing, "wb") as stream:
-                    pickle.dump(survey(out_dir), stream, protocol=pickle.HIGHEST_PROTOCOL)
+                    stream.write(data)
                 status = 0
             finally:
                 os._exit(status)
