@@ -40,13 +40,13 @@ from kg.ground import Grounded, ground
 from kg.memory import give_back
 from kg.namespaces import GRAPH, KG, OWL, RDF, REGISTRY_GRAPH, article_graph, inferred_graph, prefixed
 from kg.progress import Progress
-from kg.units import (CACHE_DIR, Cache, Fingerprints, Headers, Index, Journal, atomic_pickle, atomic_write, code_hash,
-                      keep_blocks, files_hash, read_keyed)
+from kg.units import (CACHE_DIR, OUT_DIR, Cache, Fingerprints, Headers, Index, Journal, atomic_pickle, atomic_write, code_hash,
+                      keep_blocks, files_hash, read_keyed, salted)
 from kg.units import signature as _signature
+from kg.survey import Survey, list_files
 from kg.unit_validation import start as start_validation, validate_units
 from kg.validate import Report
 
-OUT_DIR = "out"
 OUT_MANIFEST = ".cache/out.pickle"  # what `kg build` last wrote to out/ (keys and file signatures: `write`)
 OUTPUT_STEM = "kg"
 FEW_CHANGED = 16  # articles made anew that are still an edit (Build.edited)
@@ -405,12 +405,14 @@ def _slug(folder: str) -> str:
     return folder.rsplit("/", 1)[-1]
 
 
-def read_units(root: Path, *, cache: bool = True, progress: Progress | None = None) -> Corpus:
+def read_units(root: Path, *, cache: bool = True, progress: Progress | None = None,
+               survey: Survey | None = None) -> Corpus:
     """Read, check and ground every article, reusing unchanged ones from the unit cache (kg.units).
 
     Raises KgError with every input problem found (in the registry, in any article, or between them).
     The checks between articles (labels, who describes which node) read the unit index (kg.units.Index):
-    when it holds the shared inputs' key, only the units that changed since are read."""
+    when it holds the shared inputs' key, only the units that changed since are read. The articles' files are
+    hashed by `survey` when one was begun (kg build), else here."""
     root = Path(root)
     progress = progress or Progress(enabled=False)
     with progress.step("reading", 1) as advance:
@@ -418,9 +420,15 @@ def read_units(root: Path, *, cache: bool = True, progress: Progress | None = No
         store = Cache(root, enabled=cache)
         shared_key = _shared_key(root, project)
         slugs = {folder: _slug(folder) for folder in folders}
-        fingerprints = Fingerprints(root, enabled=cache)
-        keys = {slugs[f]: fingerprints.folder(f, salt=shared_key) for f in folders}
-        fingerprints.save(folders)
+        hashed = survey.folders() if survey is not None and cache else None
+        if hashed is not None and all(f in hashed[0] for f in folders):
+            digests, forgotten, loaded = hashed
+            keys = {slugs[f]: salted(digests[f], shared_key) for f in folders}
+        else:
+            fingerprints = Fingerprints(root, enabled=cache)
+            keys = {slugs[f]: fingerprints.folder(f, salt=shared_key) for f in folders}
+            fingerprints.save(folders)
+            forgotten, loaded = fingerprints.forgotten, fingerprints.loaded
         index = Index(root, enabled=cache)
         known = index.keys(shared_key)
         changed = [slugs[f] for f in folders if known.get(slugs[f]) != keys[slugs[f]]]
@@ -447,7 +455,7 @@ def read_units(root: Path, *, cache: bool = True, progress: Progress | None = No
         _inherit_reasoning(corpus, [_slug(item.folder) for item in prepared], known)
     for item in prepared:
         corpus.keep(corpus.loaded[_slug(item.folder)])
-    if fingerprints.forgotten or not fingerprints.loaded:  # an article was removed (or renamed) since
+    if forgotten or not loaded:  # an article was removed (or renamed) since
         store.prune(set(slugs.values()) | _SHARED_ENTRIES)
     grounded = {_slug(item.folder) for item in prepared}
     corpus.reused = tuple(slug for slug in corpus.folders if slug not in grounded)
@@ -545,14 +553,16 @@ def _corpus_problems(root: Path, project: Project, folders: list[str], prepared:
 
 
 def build(root: Path, *, reason: bool = True, site: bool = True, cache: bool = True,
-          progress: Progress | None = None, on_data: Callable[[Build], object] | None = None) -> Build:
+          progress: Progress | None = None, on_data: Callable[[Build], object] | None = None,
+          survey: Survey | None = None) -> Build:
     """Everything `kg build` does except writing. Raises KgError (input) or CheckFailed (not conforming).
 
     Work is per article (kg.units): an article whose inputs did not change since the last build is taken
     from the unit cache under .cache/ (`cache=False` ignores and leaves it). `site` adds the evidence
     report (kg.report) under report/ in `files`; `progress` shows progress on a terminal. `on_data` is given
     the build without its report as soon as the data files are known, before the report's index is made (kg
-    build stages the data files then, and begins loading the query store from kg.nq: `stage`, `Ahead`)."""
+    build stages the data files then, and begins loading the query store from kg.nq: `stage`, `Ahead`). `survey`:
+    the articles' files hashed and out/ listed by a second process (`Survey`)."""
     root = Path(root)
     progress = progress or Progress(enabled=False)
     if not (root / CONTEXT_FILE).is_file():
@@ -560,7 +570,7 @@ def build(root: Path, *, reason: bool = True, site: bool = True, cache: bool = T
     context = read_context(root / CONTEXT_FILE)
     if not isinstance(context.get("@context"), dict):
         raise KgError(Problem("remote JSON-LD contexts are never fetched; inline the @context", CONTEXT_FILE))
-    corpus = read_units(root, cache=cache, progress=progress)
+    corpus = read_units(root, cache=cache, progress=progress, survey=survey)
     project = corpus.project
     # Validation reads only the asserted facts, so it goes on while this process reasons: a large corpus's first
     # one in processes of its own (HermiT's JVMs and this process leave a fifth of two cores idle, and
@@ -1650,81 +1660,5 @@ def orphans(out_dir: Path, files: dict[str, bytes], *, listed: dict[str, tuple] 
         listed = {}
         for folder in sorted(folders):
             if os.path.isdir(base + folder):
-                _walk(base + folder, len(base), listed, stat=False)
+                list_files(base + folder, len(base), listed, stat=False)
     return sorted(name for name in listed.keys() - files.keys() if "/" in name and name.split("/", 1)[0] in folders)
-
-
-def _walk(directory: str, strip: int, found: dict[str, tuple | None], *, stat: bool) -> None:
-    """Every file under `directory` (its name from the `strip`th character on) -> its signature (with `stat`)."""
-    with os.scandir(directory) as entries:  # os.scandir and strings: report/ holds a hundred thousand pages
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                _walk(entry.path, strip, found, stat=stat)
-            elif entry.is_file():
-                name = entry.path[strip:].replace(os.sep, "/")
-                if stat:
-                    try:
-                        info = entry.stat()
-                    except OSError:  # gone since it was listed
-                        continue
-                    found[name] = (info.st_size, info.st_mtime_ns, info.st_ino)
-                else:
-                    found[name] = None
-
-
-def survey(out_dir: Path) -> dict[str, tuple]:
-    """Every file in out/ and its sub-folders -> its signature (kg.units.signature)."""
-    base = os.path.join(str(out_dir), "")
-    found: dict[str, tuple] = {}
-    if os.path.isdir(base):
-        _walk(base, len(base), found, stat=True)
-    return found
-
-
-class Survey:
-    """`survey(out_dir)` in a process forked as `kg build` begins, while the second core has nothing else to do:
-    `write` compares a hundred thousand files' signatures with its manifest and finds orphans among them after
-    an edit, which took this process 1 s of the build's 4 (a stat a file, and a walk). A plain fork and a pipe:
-    a multiprocessing child would be reaped by the processes other threads start (kg.forked). What it lists
-    is out/ before anything is written there; `write` renames nothing before it reads it. `result()` is None
-    when the process failed: `write` looks for itself."""
-
-    def __init__(self, out_dir: Path):
-        self.pid, self.answer = None, None
-        reading, writing = os.pipe()
-        try:
-            pid = os.fork()
-        except OSError:  # no process to be had: `write` looks for itself
-            os.close(reading)
-            os.close(writing)
-            return
-        if pid == 0:  # pragma: no cover - the child (coverage does not follow a fork)
-            status = 1
-            try:
-                os.close(reading)
-                # pickled whole first: dumped into the pipe, the pickling would wait for the reader, and the reader
-                # for it
-                data = pickle.dumps(survey(out_dir), protocol=pickle.HIGHEST_PROTOCOL)
-                with open(writing, "wb") as stream:
-                    stream.write(data)
-                status = 0
-            finally:
-                os._exit(status)
-        os.close(writing)
-        self.pid, self.reading = pid, reading
-
-    def result(self) -> dict[str, tuple] | None:
-        if self.pid is not None:
-            with open(self.reading, "rb") as stream:
-                data = stream.read()
-            _, status = os.waitpid(self.pid, 0)
-            self.pid = None
-            try:
-                self.answer = pickle.loads(data) if status == 0 else None
-            except Exception:
-                self.answer = None
-        return self.answer
-
-    def close(self) -> None:
-        """Reaps the process when the build stops before `write` asked for the result."""
-        self.result()

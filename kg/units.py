@@ -25,6 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 
 CACHE_DIR = ".cache/units"
+OUT_DIR = "out"  # where kg build writes (kg.build), beside the sources
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
 _CODE_SUFFIXES = (".py", ".java", ".css", ".js", ".html", ".jsonld")
 
@@ -108,7 +109,11 @@ class Fingerprints:
 
     def folder(self, folder: str, *, salt: str) -> str:
         """Hash of a folder's files (names and contents) and `salt`."""
-        digest = hashlib.sha256(salt.encode() + b"\0")
+        return salted(self.digest(folder), salt)
+
+    def digest(self, folder: str) -> str:
+        """Hash of a folder's files (names and contents)."""
+        digest = hashlib.sha256()
         for relative, stat in folder_files(self.root, folder):
             digest.update(f"{relative}\0{self.file(relative, stat)}\0".encode())
         return digest.hexdigest()
@@ -123,6 +128,20 @@ class Fingerprints:
         self.forgotten = bool(stale)
         if self.dirty or stale:
             atomic_pickle(self.path, self.known)
+
+
+def salted(digest: str, salt: str) -> str:
+    """A folder's key: its files' digest (Fingerprints.digest) and `salt` (what else its results depend on)."""
+    return hashlib.sha256(f"{salt}\0{digest}".encode()).hexdigest()
+
+
+def folder_digests(root: Path, folders: list[str]) -> tuple[dict[str, str], bool, bool]:
+    """Every folder's digest (Fingerprints.digest), the fingerprints kept for the next run: (digests, whether
+    files of other folders were forgotten, whether an earlier run's fingerprints were read)."""
+    fingerprints = Fingerprints(root)
+    digests = {folder: fingerprints.digest(folder) for folder in folders}
+    fingerprints.save(folders)
+    return digests, fingerprints.forgotten, fingerprints.loaded
 
 
 def _under(relative: str, folders: set[str]) -> bool:
@@ -174,8 +193,8 @@ class Cache:
         return _read_pair(self._part_path(name, part)) if self.enabled else None
 
     def signature(self, name: str) -> tuple[int, int, int] | None:
-        """The entry's `signature`: what `Headers` compares."""
-        return signature(self._path(name))
+        """The entry's `signature`: what `Headers` compares (a string path: ten thousand are taken per build)."""
+        return signature(f"{self.dir}{os.sep}{name}.pickle")
 
     def prune(self, keep: set[str]) -> None:
         """Remove entries of units that no longer exist (a deleted or renamed article)."""

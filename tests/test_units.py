@@ -938,29 +938,47 @@ def test_after_an_edit_the_data_files_are_staged_in_a_second_process_while_the_r
     assert staged() == [] and _tree(folder / "out") == before
 
 
-def test_the_survey_of_out_is_what_write_would_find_and_a_failed_one_changes_nothing(corpus, tmp_path, monkeypatch):
-    """kg.build.Survey lists out/ (every file and its signature) in a forked process as the build begins; `write`
-    compares its manifest with that and finds orphans in it. When that process fails, `write` looks for
-    itself: out/ is the same, a page edited by hand is written again, a stray page removed."""
+@pytest.mark.parametrize("failing", [(), ("survey",), ("folder_digests",), ("folder_digests", "survey")])
+def test_the_survey_is_what_the_build_would_find_and_a_failed_one_changes_nothing(corpus, tmp_path, monkeypatch,
+                                                                                   failing):
+    """kg.build.Survey hashes the article folders and lists out/ (every file and its signature) in a forked
+    process as the build begins: the keys read_units makes of its digests are those Fingerprints gives, and
+    `write` compares its manifest with the listing and finds orphans in it. When that process fails (at
+    either step), the build looks for itself: out/ is the same, a page edited by hand is written again, a
+    stray page removed."""
     from click.testing import CliRunner
 
     from kg import build as build_module
-    from kg.units import signature
+    from kg import survey as survey_module
+    from kg.units import Fingerprints, salted, signature
 
     folder = tmp_path / "survey"
     shutil.copytree(corpus, folder)
     runner = CliRunner()
     assert run(runner, "build", "-C", folder, "--no-reason").exit_code == 0
     out = folder / "out"
-    listed = build_module.Survey(out).result()
+    started = survey_module.Survey(out, folder)
+    digests, forgotten, loaded = started.folders()
+    listed = started.result()
+    started.close()
     files = [p for p in out.rglob("*") if p.is_file()]
     assert listed == {p.relative_to(out).as_posix(): signature(p) for p in files} and len(listed) > 20
+    folders = sorted(f"articles/{p.name}" for p in (folder / "articles").iterdir())
+    assert sorted(digests) == folders and loaded and not forgotten
+    fingerprints = Fingerprints(folder)
+    assert all(salted(digests[f], "salt") == fingerprints.folder(f, salt="salt") for f in folders)
 
-    def fails(out_dir):
+    def fails(*args):
         raise OSError("no survey")
 
-    monkeypatch.setattr(build_module, "survey", fails)
-    assert build_module.Survey(out).result() is None
+    for name in failing:
+        monkeypatch.setattr(survey_module, name, fails)
+    if "folder_digests" not in failing:  # the build hashes no article folder itself
+        monkeypatch.setattr(build_module, "Fingerprints", fails)
+    started = survey_module.Survey(out, folder)
+    assert (started.folders() is None) == ("folder_digests" in failing)
+    assert (started.result() is None) == ("survey" in failing)
+    started.close()
     slugs = sorted(p.name for p in (folder / "articles").iterdir())
     facts = folder / "articles" / slugs[2] / "facts.ttl"
     text = facts.read_text(encoding="utf-8")
@@ -975,6 +993,7 @@ def test_the_survey_of_out_is_what_write_would_find_and_a_failed_one_changes_not
     assert result.exit_code == 0, result.output
     assert not stray.exists()
     assert "skos:editorialNote" in facts.read_text(encoding="utf-8")
+    monkeypatch.undo()
 
     clean = tmp_path / "clean"
     shutil.copytree(folder, clean, ignore=shutil.ignore_patterns("out", ".cache"))

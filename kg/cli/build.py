@@ -37,10 +37,20 @@ def build(project: Path, check: bool, no_reason: bool, no_cache: bool, timings: 
     """
     from kg.progress import Progress
 
+    from kg.survey import Survey
+    from kg.units import OUT_DIR
+
     progress = Progress(timings=timings)
     try:
         with project_lock(project), _freeing_beside(project, enabled=not no_cache and not check):
-            _build(project, check=check, reason=not no_reason, cache=not no_cache, progress=progress)
+            # the articles' files hashed, and out/'s files listed, by a second process while this one goes on
+            survey = Survey(project / OUT_DIR, project) if not no_cache and not check else None
+            try:
+                _build(project, check=check, reason=not no_reason, cache=not no_cache, progress=progress,
+                       survey=survey)
+            finally:
+                if survey is not None:
+                    survey.close()
     finally:
         _print_timings(progress)
 
@@ -62,9 +72,9 @@ def _freeing_beside(project: Path, *, enabled: bool):
             _free_beside(trash)
 
 
-def _build(project: Path, *, check: bool, reason: bool, cache: bool, progress) -> None:
+def _build(project: Path, *, check: bool, reason: bool, cache: bool, progress, survey=None) -> None:
     from kg import store
-    from kg.build import OUT_MANIFEST, NotConforming, OUT_DIR, Ahead, Survey, build as run, stage, write
+    from kg.build import OUT_MANIFEST, NotConforming, OUT_DIR, Ahead, build as run, stage, write
 
     out = project / OUT_DIR
     manifest = project / OUT_MANIFEST if cache else None
@@ -72,8 +82,6 @@ def _build(project: Path, *, check: bool, reason: bool, cache: bool, progress) -
     early = {}  # kg.nq, staged before the report's index is made when the query store is to be loaded anew
     ahead = []  # after an edit: the data files, staged in a second process while the report is made (kg.build.Ahead)
     prepared = []  # then: the query store, made while that process finishes (kg.store.prepare)
-    # out/'s files and their signatures, listed by a second process while this one reads and reasons (`write`)
-    survey = Survey(out) if cache and not check else None
 
     def store_key(result) -> str:  # the build's key of kg.nq names its store: hashed, apart from the files' hashes
         return hashlib.sha256(f"kg build\0{result.file_keys[store.DATASET_FILE]}".encode()).hexdigest()
@@ -97,7 +105,7 @@ def _build(project: Path, *, check: bool, reason: bool, cache: bool, progress) -
 
     try:
         try:
-            result = run(project, reason=reason, cache=cache, progress=progress, on_data=data_known)
+            result = run(project, reason=reason, cache=cache, progress=progress, on_data=data_known, survey=survey)
         except NotConforming as error:
             click.echo(error.report.text(), err=True, nl=False)
             raise
@@ -127,9 +135,6 @@ def _build(project: Path, *, check: bool, reason: bool, cache: bool, progress) -
         for item in early.values():
             item.discard()
         raise
-    finally:
-        if survey is not None:
-            survey.close()
     with progress.step("query store", 1):
         store.refresh(out, graphs=result.keys, key=key, loading=next(filter(None, loading), None),
                       prepared=next(filter(None, prepared), None))
