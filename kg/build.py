@@ -40,7 +40,7 @@ from kg.ground import Grounded, ground
 from kg.memory import give_back
 from kg.namespaces import GRAPH, KG, OWL, RDF, REGISTRY_GRAPH, article_graph, inferred_graph, prefixed
 from kg.progress import Progress
-from kg.units import (CACHE_DIR, OUT_DIR, Cache, Fingerprints, Headers, Index, Journal, atomic_pickle, atomic_write, code_hash,
+from kg.units import (CACHE_DIR, FEW_CHANGED, OUT_DIR, Cache, Fingerprints, Headers, Index, Journal, atomic_pickle, atomic_write, code_hash,
                       keep_blocks, files_hash, read_keyed, salted)
 from kg.units import signature as _signature
 from kg.survey import Survey, list_files
@@ -49,7 +49,6 @@ from kg.validate import Report
 
 OUT_MANIFEST = ".cache/out.pickle"  # what `kg build` last wrote to out/ (keys and file signatures: `write`)
 OUTPUT_STEM = "kg"
-FEW_CHANGED = 16  # articles made anew that are still an edit (Build.edited)
 CONTEXT_FILE = "ontology/context.jsonld"
 ONTOLOGY_GRAPH = GRAPH + "ontology"
 
@@ -422,7 +421,7 @@ def read_units(root: Path, *, cache: bool = True, progress: Progress | None = No
         slugs = {folder: _slug(folder) for folder in folders}
         hashed = survey.folders() if survey is not None and cache else None
         if hashed is not None and all(f in hashed[0] for f in folders):
-            digests, forgotten, loaded = hashed
+            digests, forgotten, loaded, _ = hashed
             keys = {slugs[f]: salted(digests[f], shared_key) for f in folders}
         else:
             fingerprints = Fingerprints(root, enabled=cache)

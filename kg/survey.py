@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import os
 import pickle
+import signal
+import threading
 from pathlib import Path
 
 from kg.curation import ARTICLES_DIR
-from kg.units import folder_digests
+from kg.units import FEW_CHANGED, folder_digests
 
 
 def list_files(directory: str, strip: int, found: dict[str, tuple | None], *, stat: bool) -> None:
@@ -62,6 +64,7 @@ class Survey:
             status = 1
             try:
                 os.close(reading)
+                reading_ahead = None
                 with open(writing, "wb") as stream:
                     for work in (lambda: folder_digests(root, _folders(root)) if root is not None else None,
                                  lambda: survey(out_dir)):
@@ -73,6 +76,11 @@ class Survey:
                         # reader, and the reader for it
                         stream.write(pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))
                         stream.flush()
+                        if reading_ahead is None and root is not None and _an_edit(answer):
+                            reading_ahead = threading.Thread(target=read_ahead, args=(spliced_from(out_dir, root),))
+                            reading_ahead.start()
+                if reading_ahead is not None:
+                    reading_ahead.join()
                 status = 0
             finally:
                 os._exit(status)
@@ -96,13 +104,56 @@ class Survey:
         return self._answer(1)
 
     def close(self) -> None:
-        """Reaps the process (when the build stops before asking for everything, too)."""
+        """Reaps the process (when the build stops before asking for everything, too). Once it has given its
+        first answer it writes nothing (`folder_digests` has saved the fingerprints): it is stopped rather
+        than waited for, should it still be reading ahead."""
         if self.stream is not None:
             self.stream.close()
             self.stream = None
         if self.pid is not None:
+            if self.answers:
+                try:
+                    os.kill(self.pid, signal.SIGKILL)
+                except OSError:
+                    pass
             os.waitpid(self.pid, 0)
             self.pid = None
+
+
+def _an_edit(folders: tuple | None) -> bool:
+    """Whether `folder_digests` says a few articles were edited since the last run (after which kg.build
+    splices the data files anew: Build.edited): some, and not more than FEW_CHANGED or 2 % of them."""
+    return folders is not None and folders[2] and 0 < folders[3] <= max(FEW_CHANGED, len(folders[0]) // 50)
+
+
+def spliced_from(out_dir: Path, root: Path) -> list[str]:
+    """What a build after an edit reads to splice the data files anew (kg.build.Ahead): the data files in out/,
+    and what kg.build keeps beside its manifest (`.cache/out.pickle`, `.cache/out/`: the files' maps)."""
+    found = []  # in the order kg.build stages them: the maps, then the data files by name
+    for folder in (os.path.join(str(root), ".cache", "out"), str(out_dir)):
+        try:
+            with os.scandir(folder) as entries:
+                found += sorted(entry.path for entry in entries if entry.is_file(follow_symlinks=False))
+        except OSError:
+            continue
+    return [os.path.join(str(root), ".cache", "out.pickle")] + found
+
+
+def read_ahead(paths: list[str]) -> None:
+    """Read these files (into the kernel's page cache: what is read here is dropped). When an article changed, a
+    build splices the data files anew from the last ones, 2.3 GB at 10,000 articles; a machine that pages out
+    what was not read for a minute (DAMON reclaim, here) had them read from disk in the staging process's
+    time, 3 s and more. Read as the build begins, they are read while it reads and reasons (2.5 s); when
+    they are in memory already, this is a copy of memory. (posix_fadvise WILLNEED asks the kernel for a few
+    megabytes only.)"""
+    buffer = bytearray(4 << 20)
+    for path in paths:
+        try:
+            with open(path, "rb", buffering=0) as stream:
+                while stream.readinto(buffer):
+                    pass
+        except OSError:
+            continue
 
 
 def _folders(root: Path) -> list[str]:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 CACHE_DIR = ".cache/units"
 OUT_DIR = "out"  # where kg build writes (kg.build), beside the sources
+FEW_CHANGED = 16  # articles made anew that are still an edit (kg.build.Build.edited)
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
 _CODE_SUFFIXES = (".py", ".java", ".css", ".js", ".html", ".jsonld")
 
@@ -88,6 +89,7 @@ class Fingerprints:
         self.dirty = False
         self.loaded = False  # whether fingerprints of an earlier run were read
         self.forgotten = False  # whether `save` forgot files (of a removed article, say)
+        self.hashed = 0  # files hashed anew (not known with the same signature)
         if enabled:
             try:
                 with self.path.open("rb") as stream:
@@ -105,6 +107,7 @@ class Fingerprints:
         digest = hashlib.sha256((self.root / relative).read_bytes()).hexdigest()
         self.known[relative] = (signature, digest)
         self.dirty = True
+        self.hashed += 1
         return digest
 
     def folder(self, folder: str, *, salt: str) -> str:
@@ -135,13 +138,18 @@ def salted(digest: str, salt: str) -> str:
     return hashlib.sha256(f"{salt}\0{digest}".encode()).hexdigest()
 
 
-def folder_digests(root: Path, folders: list[str]) -> tuple[dict[str, str], bool, bool]:
+def folder_digests(root: Path, folders: list[str]) -> tuple[dict[str, str], bool, bool, int]:
     """Every folder's digest (Fingerprints.digest), the fingerprints kept for the next run: (digests, whether
-    files of other folders were forgotten, whether an earlier run's fingerprints were read)."""
+    files of other folders were forgotten, whether an earlier run's fingerprints were read, how many folders
+    had a file hashed anew: edited since, most likely)."""
     fingerprints = Fingerprints(root)
-    digests = {folder: fingerprints.digest(folder) for folder in folders}
+    digests, edited = {}, 0
+    for folder in folders:
+        hashed = fingerprints.hashed
+        digests[folder] = fingerprints.digest(folder)
+        edited += fingerprints.hashed > hashed
     fingerprints.save(folders)
-    return digests, fingerprints.forgotten, fingerprints.loaded
+    return digests, fingerprints.forgotten, fingerprints.loaded, edited
 
 
 def _under(relative: str, folders: set[str]) -> bool:

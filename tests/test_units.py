@@ -958,13 +958,13 @@ def test_the_survey_is_what_the_build_would_find_and_a_failed_one_changes_nothin
     assert run(runner, "build", "-C", folder, "--no-reason").exit_code == 0
     out = folder / "out"
     started = survey_module.Survey(out, folder)
-    digests, forgotten, loaded = started.folders()
+    digests, forgotten, loaded, edited = started.folders()
     listed = started.result()
     started.close()
     files = [p for p in out.rglob("*") if p.is_file()]
     assert listed == {p.relative_to(out).as_posix(): signature(p) for p in files} and len(listed) > 20
     folders = sorted(f"articles/{p.name}" for p in (folder / "articles").iterdir())
-    assert sorted(digests) == folders and loaded and not forgotten
+    assert sorted(digests) == folders and loaded and not forgotten and edited == 0
     fingerprints = Fingerprints(folder)
     assert all(salted(digests[f], "salt") == fingerprints.folder(f, salt="salt") for f in folders)
 
@@ -999,3 +999,32 @@ def test_the_survey_is_what_the_build_would_find_and_a_failed_one_changes_nothin
     shutil.copytree(folder, clean, ignore=shutil.ignore_patterns("out", ".cache"))
     assert run(runner, "build", "-C", clean, "--no-reason", "--no-cache").exit_code == 0
     assert _tree(out) == _tree(clean / "out")
+
+
+def test_after_an_edit_the_survey_reads_ahead_what_the_data_files_are_spliced_from(corpus, tmp_path, monkeypatch):
+    """When a few articles were edited, the survey's process reads the last data files and their maps (which
+    the staging process splices the new ones from) while the build reads and reasons: on a machine that pages
+    out what was not read for a minute, they were read from disk in the staging's time. Not after no edit,
+    nor on a first run."""
+    from click.testing import CliRunner
+
+    from kg import survey as survey_module
+
+    folder = tmp_path / "ahead"
+    shutil.copytree(corpus, folder, ignore=shutil.ignore_patterns(".cache", "out"))  # (a copy hashes files anew)
+    runner = CliRunner()
+    log = _Log(tmp_path / "read-ahead.log")
+    monkeypatch.setattr(survey_module, "read_ahead", lambda paths: [log.append(p) for p in paths])
+    assert run(runner, "build", "-C", folder, "--no-reason").exit_code == 0
+    assert run(runner, "build", "-C", folder, "--no-reason").exit_code == 0
+    assert log.items() == []  # a first run, then no edit
+
+    slug = sorted(p.name for p in (folder / "articles").iterdir())[2]
+    _append_facts(folder, slug, f'\n{_first_subject(folder, slug)} skos:editorialNote "ahead"@en .\n')
+    assert run(runner, "build", "-C", folder, "--no-reason").exit_code == 0
+    read = [Path(p).relative_to(folder).as_posix() for p in log.items()]
+    assert read[0] == ".cache/out.pickle" and {f"out/kg.{x}" for x in ("nq", "nt", "ttl", "trig", "jsonld")} <= set(read)
+    assert any(p.startswith(".cache/out/") for p in read)
+    assert survey_module._an_edit(({"a": "", "b": ""}, False, True, 1))
+    assert not survey_module._an_edit(({"a": "", "b": ""}, False, False, 1))  # no earlier fingerprints
+    assert not survey_module._an_edit(({str(i): "" for i in range(100)}, False, True, 17))
