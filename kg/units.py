@@ -374,7 +374,8 @@ class Journal:
             return None
         token, base = found[1]
         changes = _read_pair(self.changes_path)
-        if changes is None or changes[0] != key or changes[1][0] != token:
+        if changes is None or changes[0] != key or not (isinstance(changes[1], tuple) and len(changes[1]) == 2) \
+                or changes[1][0] != token:
             return None
         try:
             size = os.path.getsize(self.base_path)

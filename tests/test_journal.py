@@ -76,6 +76,9 @@ def test_a_base_is_never_read_without_its_changes(tmp_path):
     changes.write_bytes(kept[:-3])  # truncated
     assert _journal(tmp_path).read("k") is None
 
+    changes.write_bytes(pickle.dumps(("k", {"not": "changes"})))  # something else under the key
+    assert _journal(tmp_path).read("k") is None
+
     # changes of another base (one written anew since): their token is not the base's
     other = tmp_path / "other"
     other.mkdir()
