@@ -46,7 +46,8 @@ class Survey:
     core has nothing else to do: first every article folder's digest (`folder_digests`: a stat of each of
     40,000 files at 10,000 articles, and a hash of what changed), then every file in out/ with its signature
     (`survey`), which `write` compares with its manifest and finds orphans among; after an edit, this
-    process spent 1.5 s of 4 on both. A plain fork and a pipe: a multiprocessing child would be reaped by the
+    process spent 1.5 s of 4 on both. After an edit it also reads ahead what the data files are spliced from
+    (`read_ahead`), and is stopped at the build's end if still at it. A plain fork and a pipe: a multiprocessing child would be reaped by the
     processes other threads start (kg.forked). What it lists of out/ is out/ before anything is written
     there; `write` renames nothing before it reads it. An answer is None when the process failed: the build
     looks for itself."""
