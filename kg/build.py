@@ -40,14 +40,13 @@ from kg.ground import Grounded, ground
 from kg.memory import give_back
 from kg.namespaces import GRAPH, KG, OWL, RDF, REGISTRY_GRAPH, article_graph, inferred_graph, prefixed
 from kg.progress import Progress
-from kg.units import (CACHE_DIR, FEW_CHANGED, OUT_DIR, Cache, Fingerprints, Headers, Index, Journal, atomic_pickle, atomic_write, code_hash,
-                      keep_blocks, files_hash, read_keyed, salted)
+from kg.units import (CACHE_DIR, FEW_CHANGED, OUT_DIR, OUT_MANIFEST, Cache, Fingerprints, Headers, Index, Journal, atomic_pickle, atomic_write, code_hash,
+                      keep_blocks, files_hash, output_states, read_keyed, salted)
 from kg.units import signature as _signature
 from kg.survey import Survey, list_files
 from kg.unit_validation import start as start_validation, validate_units
 from kg.validate import Report
 
-OUT_MANIFEST = ".cache/out.pickle"  # what `kg build` last wrote to out/ (keys and file signatures: `write`)
 OUTPUT_STEM = "kg"
 CONTEXT_FILE = "ontology/context.jsonld"
 ONTOLOGY_GRAPH = GRAPH + "ontology"
@@ -1390,7 +1389,7 @@ def _manifest_journal(manifest: Path | None) -> Journal | None:
 
 def _state(manifest: Path | None, name: str) -> Path | None:
     """What a large output keeps for the next build (Output.write_over), beside the manifest."""
-    return manifest.parent / "out" / f"{name}.pickle" if manifest is not None else None
+    return output_states(manifest) / f"{name}.pickle" if manifest is not None else None
 
 
 def _write_output(data: Output, target: Path, handle: int, temp: str,

@@ -182,14 +182,22 @@ def _ttl_files(root: Path, folder: str) -> list[str]:
     return sorted(p.relative_to(root).as_posix() for p in (root / folder).glob("*.ttl"))
 
 
-def _article_folders(root: Path, problems: list[Problem]) -> list[str]:
+def article_folder_names(root: Path) -> list[str] | None:
+    """The names of the folders under articles/ (not hidden ones), sorted; None without articles/. os.scandir
+    and strings, not pathlib: ten thousand folders are listed on every run."""
     base = os.path.join(str(root), ARTICLES_DIR)
     if not os.path.isdir(base):
+        return None
+    with os.scandir(base) as entries:
+        return sorted(e.name for e in entries if e.is_dir() and not e.name.startswith("."))
+
+
+def _article_folders(root: Path, problems: list[Problem]) -> list[str]:
+    base = os.path.join(str(root), ARTICLES_DIR)
+    names = article_folder_names(root)
+    if names is None:
         problems.append(Problem("no articles/ folder: nothing to build", ARTICLES_DIR))
         return []
-    # os.scandir and strings, not pathlib: ten thousand folders are listed on every run
-    with os.scandir(base) as entries:
-        names = sorted(e.name for e in entries if e.is_dir() and not e.name.startswith("."))
     if not names:
         problems.append(Problem("articles/ holds no article folder: nothing to build", ARTICLES_DIR))
     result = []

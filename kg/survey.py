@@ -10,8 +10,8 @@ import signal
 import threading
 from pathlib import Path
 
-from kg.curation import ARTICLES_DIR
-from kg.units import FEW_CHANGED, folder_digests
+from kg.curation import ARTICLES_DIR, article_folder_names
+from kg.units import FEW_CHANGED, OUT_MANIFEST, folder_digests, output_states
 
 
 def list_files(directory: str, strip: int, found: dict[str, tuple | None], *, stat: bool) -> None:
@@ -45,8 +45,8 @@ class Survey:
     """What a build compares with what it kept, found by a process forked as `kg build` begins, while the second
     core has nothing else to do: first every article folder's digest (`folder_digests`: a stat of each of
     40,000 files at 10,000 articles, and a hash of what changed), then every file in out/ with its signature
-    (`survey`), which `write` compares with its manifest and finds orphans among; after an edit, this
-    process spent 1.5 s of 4 on both. After an edit it also reads ahead what the data files are spliced from
+    (`survey`), which `write` compares with its manifest and finds orphans among; after an edit, the build
+    spent 1.5 s of 4 on both in its own process. After an edit it also reads ahead what the data files are spliced from
     (`read_ahead`), and is stopped at the build's end if still at it. A plain fork and a pipe: a multiprocessing child would be reaped by the
     processes other threads start (kg.forked). What it lists of out/ is out/ before anything is written
     there; `write` renames nothing before it reads it. An answer is None when the process failed: the build
@@ -96,7 +96,7 @@ class Survey:
                 self.close()
         return self.answers[number] if len(self.answers) > number else None
 
-    def folders(self) -> tuple[dict[str, str], bool, bool] | None:
+    def folders(self) -> tuple[dict[str, str], bool, bool, int] | None:
         """`folder_digests` of the project's article folders (None: not asked for, or failed)."""
         return self._answer(0)
 
@@ -129,15 +129,16 @@ def _an_edit(folders: tuple | None) -> bool:
 
 def spliced_from(out_dir: Path, root: Path) -> list[str]:
     """What a build after an edit reads to splice the data files anew (kg.build.Ahead): the data files in out/,
-    and what kg.build keeps beside its manifest (`.cache/out.pickle`, `.cache/out/`: the files' maps)."""
+    its manifest, and the files' maps kept beside it (kg.units.output_states)."""
+    manifest = Path(root) / OUT_MANIFEST
     found = []  # in the order kg.build stages them: the maps, then the data files by name
-    for folder in (os.path.join(str(root), ".cache", "out"), str(out_dir)):
+    for folder in (str(output_states(manifest)), str(out_dir)):
         try:
             with os.scandir(folder) as entries:
                 found += sorted(entry.path for entry in entries if entry.is_file(follow_symlinks=False))
         except OSError:
             continue
-    return [os.path.join(str(root), ".cache", "out.pickle")] + found
+    return [str(manifest)] + found
 
 
 def read_ahead(paths: list[str]) -> None:
@@ -159,8 +160,4 @@ def read_ahead(paths: list[str]) -> None:
 
 def _folders(root: Path) -> list[str]:
     """The article folders as kg.curation lists them, bad ones too (the build reports those)."""
-    base = os.path.join(str(root), ARTICLES_DIR)
-    if not os.path.isdir(base):
-        return []
-    with os.scandir(base) as entries:
-        return sorted(f"{ARTICLES_DIR}/{e.name}" for e in entries if e.is_dir() and not e.name.startswith("."))
+    return [f"{ARTICLES_DIR}/{name}" for name in article_folder_names(root) or []]

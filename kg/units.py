@@ -26,6 +26,7 @@ from pathlib import Path
 
 CACHE_DIR = ".cache/units"
 OUT_DIR = "out"  # where kg build writes (kg.build), beside the sources
+OUT_MANIFEST = ".cache/out.pickle"  # what `kg build` last wrote to out/ (keys and file signatures: kg.build.write)
 FEW_CHANGED = 16  # articles made anew that are still an edit (kg.build.Build.edited)
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
 _CODE_SUFFIXES = (".py", ".java", ".css", ".js", ".html", ".jsonld")
@@ -131,6 +132,11 @@ class Fingerprints:
         self.forgotten = bool(stale)
         if self.dirty or stale:
             atomic_pickle(self.path, self.known)
+
+
+def output_states(manifest: Path) -> Path:
+    """The folder beside the out/ manifest where the large outputs keep what the next build splices them from."""
+    return Path(manifest).parent / "out"
 
 
 def salted(digest: str, salt: str) -> str:
@@ -369,20 +375,16 @@ class Journal:
         self._base = None  # (key, token, value, size) of the base as read or written
 
     def read(self, key: str):
-        found = _read_pair(self.base_path)
-        if found is None or found[0] != key or not (isinstance(found[1], tuple) and len(found[1]) == 2):
+        found, changes = _tagged(self.base_path, key), _tagged(self.changes_path, key)
+        if found is None or changes is None or changes[0] != found[0]:
             return None
-        token, base = found[1]
-        changes = _read_pair(self.changes_path)
-        if changes is None or changes[0] != key or not (isinstance(changes[1], tuple) and len(changes[1]) == 2) \
-                or changes[1][0] != token:
-            return None
+        token, base = found
         try:
             size = os.path.getsize(self.base_path)
         except OSError:
             return None
         self._base = (key, token, base, size)
-        return _applied(base, changes[1][1])
+        return _applied(base, changes[1])
 
     def write(self, key: str, value) -> None:
         if self._base is not None and self._base[0] == key:
@@ -397,6 +399,15 @@ class Journal:
         atomic_pickle(self.base_path, (key, (token, value)))
         atomic_pickle(self.changes_path, (key, (token, None)))
         self._base = (key, token, value, os.path.getsize(self.base_path))
+
+
+def _tagged(path: Path, key: str) -> tuple[str, object] | None:
+    """(token, value) as a Journal stores it at `path` under `key`; None when missing, under another key, or
+    not a pair."""
+    found = _read_pair(path)
+    if found is None or found[0] != key or not (isinstance(found[1], tuple) and len(found[1]) == 2):
+        return None
+    return found[1]
 
 
 class _NoJournal:
