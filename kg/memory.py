@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import functools
 import gc
+import os
+import pickle
 
 
 @functools.cache
@@ -37,3 +39,27 @@ def give_back(*, collect: bool = False) -> None:
     trim = _malloc_trim()
     if trim is not None:
         trim(0)
+
+
+FREEZE_FROM = 4 << 20  # bytes of pickle from which `unpickled` freezes what it made
+
+
+def unpickled(stream):
+    """`pickle.load(stream)` (a file) with the cyclic garbage collector held off; from FREEZE_FROM bytes, what
+    it made (and everything else then alive) is left out of later collections (`gc.freeze`). Unpickling makes
+    no garbage, but a large value's millions of new objects set off collections that walk the whole heap again
+    and again: in kg build after an edit, reading the report's dependencies (70 MB at 10,000 articles) and
+    out/'s manifest spent a second in the collector, and listing the pages after them another half. Frozen
+    objects are still freed when nothing refers to them (reference counting); a cycle of garbage alive at the
+    freeze is never collected, which is why small reads (thousands in a build, and in a test run) do not
+    freeze."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        value = pickle.load(stream)
+        if os.fstat(stream.fileno()).st_size >= FREEZE_FROM:
+            gc.freeze()
+        return value
+    finally:
+        if enabled:
+            gc.enable()

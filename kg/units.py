@@ -24,6 +24,8 @@ from contextlib import closing
 from functools import lru_cache
 from pathlib import Path
 
+from kg.memory import unpickled
+
 CACHE_DIR = ".cache/units"
 OUT_DIR = "out"  # where kg build writes (kg.build), beside the sources
 OUT_MANIFEST = ".cache/out.pickle"  # what `kg build` last wrote to out/ (keys and file signatures: kg.build.write)
@@ -349,7 +351,7 @@ def _read_pair(path: Path) -> tuple[str, object] | None:
     """(key, value) as stored at `path`; None when missing or unreadable."""
     try:
         with path.open("rb") as stream:
-            stored_key, value = pickle.load(stream)
+            stored_key, value = unpickled(stream)
     except Exception:
         return None
     return stored_key, value

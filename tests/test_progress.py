@@ -116,3 +116,35 @@ def test_a_collection_empties_the_free_lists_that_hold_arenas():
     before, after = map(int, subprocess.run([sys.executable, "-c", FREE_LISTS], capture_output=True, text=True,
                                             check=True).stdout.split())
     assert before > 150 and after < before // 3, (before, after)
+
+
+UNPICKLED = """
+import gc, os, pickle, sys
+from kg.memory import FREEZE_FROM, unpickled
+
+small, large = {"a": [1, (2, 3)]}, {f"k{i}": (f"v{i}", [i]) for i in range(FREEZE_FROM // 20)}
+for value in (small, large):
+    with open(sys.argv[1], "wb") as stream:
+        pickle.dump(value, stream)
+    assert os.path.getsize(sys.argv[1]) >= FREEZE_FROM if value is large else True
+    counts = []
+    gc.callbacks.append(lambda phase, info: counts.append(info) if phase == "start" else None)
+    frozen = gc.get_freeze_count()
+    with open(sys.argv[1], "rb") as stream:
+        assert unpickled(stream) == value
+    gc.callbacks.clear()
+    print(len(counts), gc.isenabled(), gc.get_freeze_count() > frozen)
+gc.disable()
+with open(sys.argv[1], "rb") as stream:
+    unpickled(stream)
+print(gc.isenabled())
+"""
+
+
+def test_unpickling_sets_off_no_collection_and_a_large_value_is_frozen(tmp_path):
+    """kg.memory.unpickled (every cache read): no garbage collection runs while a value is unpickled, the
+    collector is as it was after (on, or off), and a value of FREEZE_FROM bytes or more is frozen out of later
+    collections, a small one not."""
+    lines = subprocess.run([sys.executable, "-c", UNPICKLED, str(tmp_path / "value.pickle")], capture_output=True,
+                           text=True, check=True).stdout.split("\n")
+    assert lines[:3] == ["0 True False", "0 True True", "False"], lines

@@ -4,6 +4,7 @@ article."""
 
 import contextlib
 import shutil
+import threading
 import time
 from pathlib import Path
 
@@ -873,7 +874,8 @@ def test_after_an_edit_the_data_files_are_staged_in_a_second_process_while_the_r
     """After an edit kg build stages (splices) the five data files in a process of its own (kg.build.Ahead) as
     soon as they are known, while this one brings the report up to date; out/ is a clean build's, and so is it
     after the next edit (what the splices keep for the next one came back from that process). When the report
-    fails after staging, nothing in out/ changes and nothing staged is left; the next build is whole."""
+    fails after staging, nothing in out/ changes and nothing staged is left; the next build is whole. The five
+    files are staged side by side, a thread each: when one fails, those staged beside it are removed too."""
     import os
 
     from click.testing import CliRunner
@@ -887,8 +889,12 @@ def test_after_an_edit_the_data_files_are_staged_in_a_second_process_while_the_r
     log = _Log(tmp_path / "staged.log")
     original_stage, original_site = kg.build.stage, kg.build._site
 
+    together, here = threading.Barrier(5, timeout=30), os.getpid()  # (copied into the staging process)
+
     def logged(out, name, *args, **kwargs):
         log.append(f"{name} {os.getpid()}")
+        if os.getpid() != here:  # in the staging process (a clean build stages kg.nq here, alone)
+            together.wait()  # all five begun, side by side: staged one after another, this would time out
         return original_stage(out, name, *args, **kwargs)
 
     def staged() -> list[tuple[str, int]]:
@@ -926,6 +932,27 @@ def test_after_an_edit_the_data_files_are_staged_in_a_second_process_while_the_r
     assert result.exit_code != 0 and "No space left on device" in result.output
     assert _tree(folder / "out") == before  # no staged file left either
     monkeypatch.setattr(kg.build, "_site", original_site)
+    assert run(runner, "build", "-C", folder, "--no-reason").exit_code == 0
+    assert _tree(folder / "out") == clean()
+
+    # One file failing to stage while the others are staged beside it: none of them is left, out/ is unchanged.
+    before = _tree(folder / "out")
+    log.clear()
+
+    def one_fails(out, name, *args, **kwargs):
+        if name != "kg.nt":
+            log.append(f"{name} {os.getpid()}")
+            return original_stage(out, name, *args, **kwargs)
+        while len(staged()) < 4:  # (the other four have begun)
+            time.sleep(0.01)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(kg.build, "stage", one_fails)
+    _append_facts(folder, slugs[4], f'\n{_first_subject(folder, slugs[4])} skos:editorialNote "one fails"@en .\n')
+    result = run(runner, "build", "-C", folder, "--no-reason")
+    assert result.exit_code != 0 and "No space left on device" in result.output
+    assert _tree(folder / "out") == before
+    monkeypatch.setattr(kg.build, "stage", original_stage)
     assert run(runner, "build", "-C", folder, "--no-reason").exit_code == 0
     assert _tree(folder / "out") == clean()
 
