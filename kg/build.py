@@ -1021,9 +1021,10 @@ def validate_project(root: Path, *, cache: bool = True, full: bool = False,
 
 _REGISTRY = "_registry"
 _CONSISTENCY = "_consistency"  # what the last consistency check that passed was given (_consistency_unchanged)
+_SUMMARY_READS = "_summary_reads"  # kg.reason.summary_reads of the ontology
 # Cache entries that belong to no article (all keyed by the shared inputs): never pruned with the articles.
 _DEPENDENCIES = "_dependencies"  # kg.report.incremental.Dependencies of the last build's report
-_SHARED_ENTRIES = {_REGISTRY, _CONSISTENCY, "_pieces-reasoned", "_pieces-asserted", "_ontology_page", _DEPENDENCIES,
+_SHARED_ENTRIES = {_REGISTRY, _CONSISTENCY, _SUMMARY_READS, "_pieces-reasoned", "_pieces-asserted", "_ontology_page", _DEPENDENCIES,
                    _INDEX, _INDEX_PARTS, Path(Headers.FILE).stem}
 
 
@@ -1031,27 +1032,48 @@ def _reason(corpus: Corpus, *, progress: Progress) -> tuple[bytes, tuple[Article
     """The registry's inferred graph, and every unit with its inferred graph (never repeating the
     registry's). Units that already have one (from the cache) are not reasoned over again; when any
     unit was, the union is checked for consistency too (kg.reason explains why that is needed)."""
-    from kg import reason
-    from kg.rdf import from_rdflib, to_rdflib
+    from kg.summary import summarise as summary_of
 
     project, store = corpus.project, corpus.cache
-    ontology = to_rdflib(_triples(project.ontology))
-    registry = to_rdflib(project.registry.triples)
+    # kg.reason and rdflib (a quarter of a second to import) only when used: a build after an edit of an article's
+    # notes inherits its reasoning (_inherit_reasoning) and needs its summary, and the check only if it changed.
+    def rdflib_graph(triples):
+        from kg.rdf import to_rdflib
+
+        return to_rdflib(triples)
+
+    ontology = functools.cache(lambda: rdflib_graph(_triples(project.ontology)))
+    registry = functools.cache(lambda: rdflib_graph(project.registry.triples))
     registry_inferred = store.get(_REGISTRY, corpus.shared_key)
     if registry_inferred is None:
+        from kg import reason
+        from kg.rdf import from_rdflib
+
         registry_inferred = _nquads(
             ox.Quad(t.subject, t.predicate, t.object, ox.NamedNode(inferred_graph(REGISTRY_GRAPH)))
-            for t in sorted(from_rdflib(reason.infer(registry, ontology=ontology)), key=str))
+            for t in sorted(from_rdflib(reason.infer(registry(), ontology=ontology())), key=str))
         store.put(_REGISTRY, corpus.shared_key, registry_inferred)
-    known = {ox.Triple(q.subject, q.predicate, q.object) for q in _parse(registry_inferred)}
     todo = [u for u in corpus.units if not u.reasoned]
 
-    summarise = reason.summariser(ontology)
+    reads = store.get(_SUMMARY_READS, corpus.shared_key)
+    if reads is None:
+        from kg import reason
+
+        reads = reason.summary_reads(ontology())
+        store.put(_SUMMARY_READS, corpus.shared_key, reads)
+    read = frozenset(ox.NamedNode(iri) for iri in reads)
+
+    def summarise(asserted, inferred):  # (as kg.reason.summariser, on pyoxigraph terms)
+        return summary_of(asserted, inferred, read)
+
     graphs = _Graphs(todo)
+    known = functools.cache(lambda: {ox.Triple(q.subject, q.predicate, q.object) for q in _parse(registry_inferred)})
 
     def inferred(i: int, answer) -> tuple[bytes, bytes]:  # each answer as N-Quads, as it comes: no corpus of rdflib graphs
+        from kg.rdf import from_rdflib
+
         graph = ox.NamedNode(inferred_graph(article_graph(todo[i].slug)))
-        new = sorted((t for t in from_rdflib(answer) if t not in known), key=str)
+        new = sorted((t for t in from_rdflib(answer) if t not in known()), key=str)
         summary = _pack_summary(summarise(graphs.triples(i), new))
         return _nquads(ox.Quad(t.subject, t.predicate, t.object, graph) for t in new), summary
 
@@ -1059,8 +1081,12 @@ def _reason(corpus: Corpus, *, progress: Progress) -> tuple[bytes, tuple[Article
         # HermiT in one long-lived JVM per core (kg.reason); answers come back in unit order, so the
         # output (and which error is reported first) does not depend on scheduling.
         # (with nothing to reason over, no JVM: it would start one for the registry's entailments alone)
-        answers = reason.infer_many(graphs, ontology=ontology, shared=registry,
-                                    on_done=lambda i: advance(), keep=inferred) if todo else []
+        answers = []
+        if todo:
+            from kg import reason
+
+            answers = reason.infer_many(graphs, ontology=ontology(), shared=registry(), on_done=lambda i: advance(),
+                                        keep=inferred)
     done = {unit.slug: unit.with_inferred(*answer) for unit, answer in zip(todo, answers)}
     units = tuple(done.get(u.slug, u) for u in corpus.units)
     # (a unit that inherited its inferred graph, `_inherit_reasoning`, has no summary yet: it is checked too)
@@ -1071,10 +1097,12 @@ def _reason(corpus: Corpus, *, progress: Progress) -> tuple[bytes, tuple[Article
                 _Triples(u.asserted), _Triples(u.inferred)))) for u in units)
             digests = {u.slug: u.summary_digest for u in units}
             if not _consistency_unchanged(corpus, units, digests):
+                from kg import reason
+
                 members: set = set()
                 reason.check_union(_Lazy(units, inferred=False), _Lazy(units, inferred=True),
-                                   ontology=ontology, shared=registry,
-                                   shared_inferred=to_rdflib(_Triples(registry_inferred)),
+                                   ontology=ontology(), shared=registry(),
+                                   shared_inferred=rdflib_graph(_Triples(registry_inferred)),
                                    summaries=_Summaries(units), members=members)
                 if members:  # checked on the facts about I (not on the union): what a later build compares with
                     store.put(_CONSISTENCY, corpus.shared_key, {

@@ -114,6 +114,8 @@ from rdflib.namespace import OWL, RDF, RDFS, XSD
 
 from kg.errors import EXIT_INTERNAL, CheckFailed, KgError, Problem
 from kg.namespaces import PREFIXES, prefixed
+from kg.summary import Summary, Terms, mentions
+from kg.summary import summarise as _summarise
 
 JAVA_MISSING = "java not found: kg's reasoner (HermiT) needs Java 11+ on PATH; install a JRE or use --no-reason"
 
@@ -1282,49 +1284,33 @@ def _facts_about_shared(units: list, inferred: list, *, ontology: Graph, shared:
     return check_graph, asserted_graph
 
 
-@dataclass(frozen=True)
-class Summary:
-    """What `check_union` reads of one unit, unless a node the unit describes is shared (mentioned by another
-    unit or the shared facts): then it reads the unit itself. Small enough to keep with the unit, so a
-    build after an edit does not read every unit again."""
-
-    own: frozenset  # the subjects of its asserted facts: the nodes it describes
-    mentioned: frozenset  # every node it mentions: subjects, and objects that are neither types nor literals
-    plain: bool  # only facts about individuals (no class or property axioms), as `_plain` says
-    facts: tuple  # (triple, asserted?) for each fact about a node it does not describe, or read by the rules
-
-
 def summariser(ontology: Graph) -> Callable[[object, object], Summary]:
     """summarise(unit, inferred): a unit's Summary for `check_union` (unit and inferred as it takes them)."""
     rules = _Rules.of(ontology)
     read = frozenset() if rules is None else rules.predicates
 
     def summarise(unit, inferred) -> Summary:
-        pairs = [(t, True) for t in (unit.triples((None, None, None)) if isinstance(unit, Graph) else unit)]
-        own = frozenset(t[0] for t, _ in pairs)
-        pairs += [(t, False) for t in (inferred.triples((None, None, None)) if isinstance(inferred, Graph) else inferred)]
-        mentioned, plain = _mentions([([t for t, _ in pairs], True)])
-        facts: dict = {}
-        for triple, asserted in pairs:
-            s, p, o = triple
-            if p in read or s not in own or o not in own and p not in _RDF_TYPES and not isinstance(o, _LITERALS):
-                facts[triple] = facts.get(triple, False) or asserted
-        return Summary(own, frozenset(mentioned), plain, tuple(facts.items()))
+        return _summarise(_each(unit), _each(inferred), read, _TERMS)
 
     return summarise
+
+
+def summary_reads(ontology: Graph) -> frozenset[str]:
+    """The IRIs of the properties whose values the check's closure rules read (none when the ontology is not in
+    the fragment F): what kg.summary.summarise needs of the ontology, kept by kg build so that an edit that
+    inherits its reasoning makes its summary without rdflib."""
+    rules = _Rules.of(ontology)
+    return frozenset() if rules is None else frozenset(str(p) for p in rules.predicates if isinstance(p, URIRef))
+
+
+def _each(part) -> Iterable[Triple]:
+    return part.triples((None, None, None)) if isinstance(part, Graph) else part
 
 
 def _mentions(parts) -> tuple[set, bool]:
     """The nodes some parts mention (subjects, and objects that are neither types nor literals), and whether
     they hold only facts about individuals."""
-    nodes, predicates, types = set(), set(), set()
-    for part, _ in parts:
-        part = part if isinstance(part, (list, tuple)) else list(part)
-        nodes.update([s for s, p, o in part])
-        predicates.update([p for s, p, o in part])
-        types.update([o for s, p, o in part if p in _RDF_TYPES])
-        nodes.update([o for s, p, o in part if p not in _RDF_TYPES and not isinstance(o, _LITERALS)])
-    return nodes, _plain(predicates, types)
+    return mentions(parts, _TERMS)
 
 
 def _canon(sources: list) -> Callable:
@@ -1354,6 +1340,15 @@ def _both(*terms: URIRef) -> frozenset:
 
 
 _RDF_TYPES = _both(RDF.type)
+
+
+def _iri(term) -> str | None:
+    if isinstance(term, URIRef):
+        return str(term)
+    return term.value if _ox is not None and isinstance(term, _ox.NamedNode) else None
+
+
+_TERMS = Terms(_RDF_TYPES, _LITERALS, _iri)  # rdflib's and pyoxigraph's terms alike (kg.summary)
 
 
 def _rdflib(triples: Iterable[Triple]) -> Iterator[Triple]:
@@ -1399,22 +1394,6 @@ _FRAGMENT_TYPES = frozenset([
     OWL.FunctionalProperty, OWL.InverseFunctionalProperty, OWL.SymmetricProperty, OWL.TransitiveProperty,
     OWL.Ontology, OWL.AllDisjointClasses, RDFS.Datatype, OWL.NamedIndividual, OWL.Thing, RDF.List,
     OWL.DeprecatedClass, OWL.DeprecatedProperty, OWL.OntologyProperty])
-_FACT_PREDICATES = frozenset([RDF.type, RDFS.label, RDFS.comment, RDFS.seeAlso, RDFS.isDefinedBy, OWL.sameAs])
-
-
-def _plain(predicates: set, types: set) -> bool:
-    """Only facts about individuals: no class or property axioms; types are named classes."""
-    for p in predicates:
-        iri = str(p) if isinstance(p, URIRef) else getattr(p, "value", "")
-        if iri.startswith(_BUILTIN) and URIRef(iri) not in _FACT_PREDICATES:
-            return False
-    for o in types:
-        iri = str(o) if isinstance(o, URIRef) else getattr(o, "value", None) if _ox and isinstance(o, _ox.NamedNode) else None
-        if iri is None or iri.startswith(_BUILTIN) and URIRef(iri) not in (OWL.NamedIndividual, OWL.Thing):
-            return False
-    return True
-
-
 @dataclass(frozen=True)
 class _Rules:
     """The ontology's functional and inverse-functional properties and two-property chains, when it is in
