@@ -142,6 +142,19 @@ class Kept:
         return getattr(self.full(), name)
 
 
+def _few(made: int, units: int) -> bool:
+    """Whether `made` articles made anew of `units` are an edit (`Build.edited`)."""
+    return made <= max(FEW_CHANGED, units // 50)
+
+
+def _in_thread(function: Callable[[], object]) -> Callable[[], object]:
+    """`function()` begun in a thread now; returns what waits for its result (or raises what it raised)."""
+    pool = ThreadPoolExecutor(max_workers=1)
+    future = pool.submit(function)
+    pool.shutdown(wait=False)
+    return future.result
+
+
 def _pack(nquads: bytes) -> bytes:
     return zlib.compress(nquads, 1)
 
@@ -163,7 +176,7 @@ class Build:
         """Whether few articles were made anew (at most FEW_CHANGED, or 2 % of them): an edit, after which the data
         files are spliced from the previous ones (kg.export.splice), quick and small enough to stage in a second
         process while the report is made (`Ahead`)."""
-        return len(self.units) - len(self.reused) <= max(FEW_CHANGED, len(self.units) // 50)
+        return _few(len(self.units) - len(self.reused), len(self.units))
 
     @property
     def quads(self) -> tuple[ox.Quad, ...]:
@@ -574,6 +587,12 @@ def build(root: Path, *, reason: bool = True, site: bool = True, cache: bool = T
     # one in processes of its own (HermiT's JVMs and this process leave a fifth of two cores idle, and
     # validation's SHACL queries run on one core once its stores are loaded), a later one in a thread.
     validation = start_validation(corpus, beside=True)
+    # After an edit, the report's dependencies (70 MB of pickle at 10,000 articles) are read in a thread, while this
+    # one reasons and waits for the validation; `_site` takes them.
+    dependencies = corpus.cache.journal(_DEPENDENCIES)
+    previous = partial(dependencies.read, corpus.shared_key)
+    if site and _few(len(corpus.keys) - len(corpus.reused), len(corpus.keys)):
+        previous = _in_thread(previous)
     try:
         if reason:
             registry_inferred, units = _reason(corpus, progress=progress)
@@ -619,7 +638,7 @@ def build(root: Path, *, reason: bool = True, site: bool = True, cache: bool = T
     if not site:
         return result
     with progress.step("report index", 1) as advance:
-        site_files, site_keys = _site(corpus, units, report_context, report, quads)
+        site_files, site_keys = _site(corpus, units, report_context, report, quads, dependencies, previous())
         advance()
     file_keys.update((name, f"{key}-{mode}") for name, key in site_keys.items())
     return replace(result, files={**files, **site_files}, file_keys=file_keys)
@@ -628,8 +647,8 @@ def build(root: Path, *, reason: bool = True, site: bool = True, cache: bool = T
 _BESIDE_ABOVE = 1000  # articles from which `_site` makes the index page in a second process
 
 
-def _site(corpus: Corpus, units: tuple[ArticleUnit, ...], report_context, report: Report,
-          quads: int) -> dict[str, bytes | Output]:
+def _site(corpus: Corpus, units: tuple[ArticleUnit, ...], report_context, report: Report, quads: int,
+          journal: Journal, previous) -> dict[str, bytes | Output]:
     """The evidence report (kg.report): article pages and pieces from the units, the rest made here.
     Pages are rendered (or loaded from the cache) only when written or compared.
 
@@ -662,8 +681,6 @@ def _site(corpus: Corpus, units: tuple[ArticleUnit, ...], report_context, report
                                           *(f"{s}\0{versions[s]}" for s in slugs)]).encode()).hexdigest()
     index = _index(corpus, slugs, versions, piece, shared, quads=quads, report=report,
                    apart=len(units) >= _BESIDE_ABOVE)
-    journal = corpus.cache.journal(_DEPENDENCIES)  # 70 MB at 10,000 articles, of which an edit changes a little
-    previous = journal.read(corpus.shared_key)
 
     def last_piece(slug: str, version: str):  # the piece of version `version` that rendering replaced
         found = corpus.last_pieces.get(slug)
