@@ -982,11 +982,9 @@ def _piece(job: tuple[ArticleUnit, str]) -> tuple[Piece | None, object, bytes | 
     page, part = site.article_report(read_article(_ROOT, unit.folder), unit.asserted, unit.inferred, _REPORT_CONTEXT)
     if _CACHE is None or not _CACHE.enabled or made.blank:
         return made, part, page
-    for name in ("nq", "trig", "nt", "ttl", "jsonld"):
-        _CACHE.put_part(unit.slug, name, key, getattr(made, name))
-    _CACHE.put_part(unit.slug, "page", key, page)
     # apart from the unit, which every command reads (the report piece is the larger part of it)
-    _CACHE.put_part(unit.slug, "report", key, part)
+    _CACHE.put_parts(unit.slug, key, {**{name: getattr(made, name) for name in ("nq", "trig", "nt", "ttl", "jsonld")},
+                                      "page": page, "report": part})
     return None, None, None
 
 

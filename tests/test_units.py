@@ -94,18 +94,37 @@ def test_a_damaged_cache_entry_is_recomputed(corpus, tmp_path):
 
 def test_a_lost_report_part_is_rendered_again(corpus, tmp_path):
     """An article's report page and its piece of the shared pages are kept apart from the unit (which every
-    command reads); when they are gone, the build renders them again, to the same bytes."""
+    command reads), with its shares of the output formats, in one file; when that is gone, or spoilt, the build
+    renders them again, to the same bytes."""
     folder = tmp_path / "lost"
     shutil.copytree(corpus, folder)
     first = build(folder)
+    clean = build(folder, cache=False).files
     slug = first.units[2].slug
-    lost = [folder / CACHE_DIR / "parts" / part / f"{slug}.pickle" for part in ("report", "page")]
-    assert all(path.is_file() for path in lost)
-    for path in lost:
-        path.unlink()
+    lost = folder / CACHE_DIR / "parts" / f"{slug}.pickle"
+    assert lost.is_file() and [p.name for p in lost.parent.iterdir() if p.is_dir()] == []
+    lost.write_bytes(lost.read_bytes()[:-100])  # the last part cut short
+    assert build(folder).files == clean
+    lost.unlink()
     second = build(folder)
     assert slug in second.reused
-    assert second.files == build(folder, cache=False).files
+    assert second.files == clean
+
+
+def test_each_part_of_a_unit_is_read_on_its_own(tmp_path):
+    """kg.units.Cache keeps a unit's parts in one file: each reads back under its key (or whatever its key, as
+    the last version), not under another key, and a part never written, like a missing file, reads as None."""
+    from kg.units import Cache
+
+    cache = Cache(tmp_path)
+    parts = {"nq": b"<s> <p> <o> <g> .\n" * 1000, "page": b"<html/>", "report": {"a": (1, 2)}, "empty": b""}
+    cache.put_parts("unit", "k1", parts)
+    assert {part: cache.get_part("unit", part, "k1") for part in parts} == parts
+    assert cache.get_part("unit", "nq", "k2") is None
+    assert cache.last_part("unit", "report") == ("k1", {"a": (1, 2)})
+    assert cache.get_part("unit", "ttl", "k1") is None and cache.get_part("other", "nq", "k1") is None
+    cache.put_parts("unit", "k2", {"nq": b"new"})
+    assert cache.get_part("unit", "nq", "k2") == b"new" and cache.get_part("unit", "page", "k2") is None
 
 
 def _tree(folder: Path) -> dict[str, bytes]:
