@@ -1,6 +1,7 @@
 """Benchmark kg against the naive pipeline on synthetic corpora (issue 5).
 
-    .venv/bin/python bench/run.py --sizes 100,1000,10000 [--budget 900] [--seed 7] [--output bench/results.md]
+    .venv/bin/python bench/run.py --sizes 100,1000,10000 [--budget 900] [--seed 7] [--repeat 3]
+        [--output bench/results.md]
 
 For each size N, in one run:
 
@@ -14,6 +15,10 @@ For each size N, in one run:
    - `kg build` after touching one article (an editorial note added to one article's facts.ttl);
    - `kg validate` after touching another article;
    - `kg query NAME` for each canned query in queries/ (on the store the build left).
+   The quick steps (all but the naive pipeline and the cold build) run --repeat times (default 3; a touched
+   build or validate after an edit of another article each time, the first right after the cold build): the
+   table shows the median run, and the fastest and slowest, since a single run of a few seconds on a shared
+   machine varies by a second or more.
    Before each step the file system is made to write back what earlier steps left in memory (os.sync, not
    timed): gigabytes after a cold build at 10,000 articles, which the kernel would otherwise write during the
    next step, on the same two cores. What a step writes itself (and syncs: kg build fsyncs what it stages) is
@@ -56,11 +61,14 @@ class Measure:
     status: str  # "ok", "failed (exit N)", "> budget", "skipped"
     timings: str = ""  # what `--timings` printed on stderr: where the step's time and memory went
     total_mib: float | None = None  # the largest sum of all the step's processes' memory, sampled (Sampler)
+    runs: tuple[float, ...] = ()  # with repeats (`median`): each run's wall time
 
     def cell(self) -> str:
         if self.status == "ok":
             total = f" (sum {self.total_mib:.0f})" if self.total_mib else ""
-            return f"{self.seconds:.2f} s / {self.peak_mib:.0f} MiB{total}"
+            spread = (f" (median of {len(self.runs)}: {min(self.runs):.2f}–{max(self.runs):.2f})"
+                      if len(self.runs) > 1 else "")
+            return f"{self.seconds:.2f} s{spread} / {self.peak_mib:.0f} MiB{total}"
         if self.status == "> budget":
             return f"> budget ({self.seconds:.0f} s) / ≥ {self.peak_mib:.0f} MiB" if self.peak_mib else "> budget"
         return self.status
@@ -137,6 +145,19 @@ def measure(command: list[str], *, budget: float, expect: tuple[int, ...] = (0,)
     return Measure(seconds, peak, "ok", timings, total)
 
 
+def median(runs: list[Measure]) -> Measure:
+    """Runs of one step as one: the median run's time and `--timings`, every run's time (`runs`), the largest
+    memory of any. A failed or over-budget run is the result."""
+    for run in runs:
+        if run.status != "ok":
+            return run
+    ordered = sorted(runs, key=lambda run: run.seconds)
+    middle = ordered[(len(ordered) - 1) // 2]
+    return Measure(middle.seconds, max(run.peak_mib for run in runs), "ok", middle.timings,
+                   max((run.total_mib for run in runs if run.total_mib), default=None),
+                   tuple(run.seconds for run in runs))
+
+
 def touch(corpus: Path, number: int, edit: int) -> None:
     """A real edit: one more editorial note on the first fact of the article, so its content hash changes."""
     folder = sorted((corpus / "articles").iterdir())[number]
@@ -150,7 +171,7 @@ def queries() -> list[str]:
     return sorted(p.stem for p in (ROOT / "queries").glob("*.rq"))
 
 
-def run_size(size: int, *, seed: str, budget: float, over: set[str], skip: bool) -> dict[str, Measure]:
+def run_size(size: int, *, seed: str, budget: float, over: set[str], skip: bool, repeat: int = 1) -> dict[str, Measure]:
     results: dict[str, Measure] = {}
     with tempfile.TemporaryDirectory(prefix=f"kg-bench-{size}-") as scratch:
         corpus = Path(scratch) / "corpus"
@@ -160,12 +181,19 @@ def run_size(size: int, *, seed: str, budget: float, over: set[str], skip: bool)
         print(f"  corpus of {size} articles generated in {time.perf_counter() - started:.1f} s (not timed)",
               file=sys.stderr)
 
-        def step(name: str, command: list[str], expect=(0,)):
+        def step(name: str, command: list[str], expect=(0,), *, runs: int = 1, before=lambda run: None):
+            """`runs` runs (the median: `median`), `before(run)` called before each (to touch an article)."""
             if skip and name in over:
                 results[name] = Measure(None, None, "skipped (> budget at a smaller size)")
             else:
-                os.sync()  # (not timed) what earlier steps left to write back is not billed to this one
-                results[name] = measure(command, budget=budget, expect=expect)
+                measured = []
+                for run in range(runs):
+                    before(run)
+                    os.sync()  # (not timed) what earlier steps left to write back is not billed to this one
+                    measured.append(measure(command, budget=budget, expect=expect))
+                    if measured[-1].status != "ok":
+                        break
+                results[name] = median(measured)
                 if results[name].status == "> budget":
                     over.add(name)
             print(f"  {name}: {results[name].cell()}", file=sys.stderr)
@@ -174,10 +202,11 @@ def run_size(size: int, *, seed: str, budget: float, over: set[str], skip: bool)
         for leftover in ("out", ".cache"):
             shutil.rmtree(corpus / leftover, ignore_errors=True)
         step("kg build, cold", [*KG, "build", "-C", str(corpus), "--timings"])
-        touch(corpus, 0, 1)
-        step("kg build, one article touched", [*KG, "build", "-C", str(corpus), "--timings"])
-        touch(corpus, size // 2, 2)
-        step("kg validate, one article touched", [*KG, "validate", "-C", str(corpus), "--timings"])
+        # Each a different article: the first run right after the cold build, the others after the run before.
+        step("kg build, one article touched", [*KG, "build", "-C", str(corpus), "--timings"], runs=repeat,
+             before=lambda run: touch(corpus, run * size // repeat, 1 + run))
+        step("kg validate, one article touched", [*KG, "validate", "-C", str(corpus), "--timings"], runs=repeat,
+             before=lambda run: touch(corpus, (2 * run + 1) * size // (2 * repeat), 1 + repeat + run))
         built = (corpus / "out" / "kg.nq").is_file()
         if built:
             with (corpus / "out" / "kg.nq").open("rb") as nq:
@@ -185,7 +214,7 @@ def run_size(size: int, *, seed: str, budget: float, over: set[str], skip: bool)
         for name in queries():
             label = f"kg query {name}"
             if built:
-                step(label, [*KG, "query", name, "-C", str(corpus), "--format", "tsv"])
+                step(label, [*KG, "query", name, "-C", str(corpus), "--format", "tsv"], runs=repeat)
             else:
                 results[label] = Measure(None, None, "no build")
     return results
@@ -249,7 +278,10 @@ def table(sizes: list[int], results: dict[int, dict[str, Measure]], *, budget: f
     lines.append("| growth of kg build cold from the previous size | " + " | ".join(cells) + " |")
     lines += ["", f"Each cell: wall time / peak resident memory of the step's largest process (ru_maxrss over its "
                   f"process tree) (sum: the largest total of all its processes' proportional set sizes, sampled every "
-                  f"0.25 s). Budget {budget:.0f} s per step; corpus `kg synth --seed {seed}`."]
+                  f"0.25 s). A step run more than once (`--repeat`: each touched build or validate after an edit of "
+                  f"another article, the first right after the cold build) shows the median run's time, the fastest "
+                  f"and slowest, and the largest memory of any run. Budget {budget:.0f} s per step; corpus "
+                  f"`kg synth --seed {seed}`."]
     for size in sizes:
         for name, m in results[size].items():
             if m.timings:
@@ -263,6 +295,8 @@ def main() -> int:
     parser.add_argument("--budget", type=float, default=900.0, help="Seconds per step before it is killed.")
     parser.add_argument("--seed", default="7")
     parser.add_argument("--output", type=Path, default=HERE / "results.md")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="Runs of each quick step (a touched build or validate, a query): the median is shown.")
     parser.add_argument("--no-skip", dest="skip", action="store_false",
                         help="Run a step at every size even when it went over budget at a smaller one.")
     args = parser.parse_args()
@@ -271,11 +305,13 @@ def main() -> int:
     over: set[str] = set()
     for size in sizes:
         print(f"{size} articles", file=sys.stderr)
-        results[size] = run_size(size, seed=args.seed, budget=args.budget, over=over, skip=args.skip)
+        results[size] = run_size(size, seed=args.seed, budget=args.budget, over=over, skip=args.skip,
+                                 repeat=max(1, args.repeat))
     text = table(sizes, results, budget=args.budget, seed=args.seed)
     report = "\n".join([
         "# kg benchmark", "",
-        f"`.venv/bin/python bench/run.py --sizes {args.sizes} --budget {args.budget:.0f} --seed {args.seed}`", "",
+        f"`.venv/bin/python bench/run.py --sizes {args.sizes} --budget {args.budget:.0f} --seed {args.seed} "
+        f"--repeat {max(1, args.repeat)}`", "",
         *machine(), "", text,
     ])
     args.output.write_text(report, encoding="utf-8")
