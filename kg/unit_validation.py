@@ -48,11 +48,10 @@ import pyoxigraph as ox
 from kg.curation import Source, parse_turtle
 from kg.forked import spawned
 from kg.namespaces import RDF, RDFS, SH, article_graph
-from kg.units import atomic_pickle, read_keyed
+from kg.units import VALIDATION_DIR, VALIDATION_STATE, atomic_pickle, read_keyed
 from kg.validate import Finding, Report, validate
 
-VALIDATION_DIR = ".cache/validation"
-STATE_FILE = "state.pickle"
+STATE_FILE = Path(VALIDATION_STATE).name
 _APART_FROM = 1000  # articles from which a first validation runs in processes of its own (validate_units)
 
 

@@ -30,6 +30,8 @@ from kg.memory import unpickled
 CACHE_DIR = ".cache/units"
 OUT_DIR = "out"  # where kg build writes (kg.build), beside the sources
 OUT_MANIFEST = ".cache/out.pickle"  # what `kg build` last wrote to out/ (keys and file signatures: kg.build.write)
+VALIDATION_DIR = ".cache/validation"  # kg.unit_validation's state and store
+VALIDATION_STATE = f"{VALIDATION_DIR}/state.pickle"
 FEW_CHANGED = 16  # articles made anew that are still an edit (kg.build.Build.edited)
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
 _CODE_SUFFIXES = (".py", ".java", ".css", ".js", ".html", ".jsonld")

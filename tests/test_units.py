@@ -1089,7 +1089,8 @@ def test_after_an_edit_the_survey_reads_ahead_what_the_data_files_are_spliced_fr
     """When a few articles were edited, the survey's process reads the last data files and their maps (which
     the staging process splices the new ones from) while the build reads and reasons: on a machine that pages
     out what was not read for a minute, they were read from disk in the staging's time. Not after no edit,
-    nor on a first run."""
+    nor on a first run. What every build reads of the last one's (the unit cache's shared entries, the
+    validation's state) it reads ahead on every run that finds them."""
     from click.testing import CliRunner
 
     from kg import survey as survey_module
@@ -1099,14 +1100,24 @@ def test_after_an_edit_the_survey_reads_ahead_what_the_data_files_are_spliced_fr
     runner = CliRunner()
     log = _Log(tmp_path / "read-ahead.log")
     monkeypatch.setattr(survey_module, "read_ahead", lambda paths: [log.append(p) for p in paths])
+    def read() -> tuple[list[str], list[str]]:  # (the files kept by the last build, the others), then forgotten
+        paths = [Path(p).relative_to(folder).as_posix() for p in log.items()]
+        log.clear()
+        kept = [p for p in paths if p.startswith(".cache/units/_") or p == ".cache/validation/state.pickle"]
+        return kept, [p for p in paths if p not in kept]
+
     assert run(runner, "build", "-C", folder, "--no-reason").exit_code == 0
+    assert read() == ([".cache/validation/state.pickle"], [])  # a first run: nothing there yet
     assert run(runner, "build", "-C", folder, "--no-reason").exit_code == 0
-    assert log.items() == []  # a first run, then no edit
+    kept, others = read()
+    assert others == [] and ".cache/units/_dependencies.pickle" in kept  # no edit
+    assert kept[-1] == ".cache/validation/state.pickle" and (folder / kept[-1]).is_file()
 
     slug = sorted(p.name for p in (folder / "articles").iterdir())[2]
     _append_facts(folder, slug, f'\n{_first_subject(folder, slug)} skos:editorialNote "ahead"@en .\n')
     assert run(runner, "build", "-C", folder, "--no-reason").exit_code == 0
-    read = [Path(p).relative_to(folder).as_posix() for p in log.items()]
+    kept, read = read()
+    assert ".cache/units/_dependencies.pickle" in kept
     assert read[0] == ".cache/out.pickle" and {f"out/kg.{x}" for x in ("nq", "nt", "ttl", "trig", "jsonld")} <= set(read)
     assert any(p.startswith(".cache/out/") for p in read)
     assert survey_module._an_edit(({"a": "", "b": ""}, False, True, 1))
