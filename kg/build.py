@@ -1039,8 +1039,8 @@ _CONSISTENCY = "_consistency"  # what the last consistency check that passed was
 _SUMMARY_READS = "_summary_reads"  # kg.reason.summary_reads of the ontology
 # Cache entries that belong to no article (all keyed by the shared inputs): never pruned with the articles.
 _DEPENDENCIES = "_dependencies"  # kg.report.incremental.Dependencies of the last build's report
-_SHARED_ENTRIES = {_REGISTRY, _CONSISTENCY, _SUMMARY_READS, "_pieces-reasoned", "_pieces-asserted", "_ontology_page", _DEPENDENCIES,
-                   _INDEX, _INDEX_PARTS, Path(Headers.FILE).stem}
+_SHARED_ENTRIES = {_REGISTRY, _CONSISTENCY, _SUMMARY_READS, "_pieces-reasoned", "_pieces-asserted", "_ontology_page",
+                   _DEPENDENCIES, _INDEX, _INDEX_PARTS, Path(Headers.FILE).stem}
 
 
 def _reason(corpus: Corpus, *, progress: Progress) -> tuple[bytes, tuple[ArticleUnit, ...]]:
@@ -1051,7 +1051,9 @@ def _reason(corpus: Corpus, *, progress: Progress) -> tuple[bytes, tuple[Article
 
     project, store = corpus.project, corpus.cache
     # kg.reason and rdflib (a quarter of a second to import) only when used: a build after an edit of an article's
-    # notes inherits its reasoning (_inherit_reasoning) and needs its summary, and the check only if it changed.
+    # notes inherits its reasoning (_inherit_reasoning), and needs its summary (kg.summary) and the check only
+    # if that changed.
+
     def rdflib_graph(triples):
         from kg.rdf import to_rdflib
 

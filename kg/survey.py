@@ -49,9 +49,9 @@ class Survey:
     spent 1.5 s of 4 on both in its own process. From the start it reads ahead (`read_ahead`) the larger files
     the last build kept that every build reads (`kept_files`), and after an edit what the data files are
     spliced from (`spliced_from`); it is stopped at the build's end if still at it. A plain fork and a pipe: a
-    multiprocessing child would be reaped by the processes other threads start (kg.forked). What it lists of out/ is out/ before anything is written
-    there; `write` renames nothing before it reads it. An answer is None when the process failed: the build
-    looks for itself."""
+    multiprocessing child would be reaped by the processes other threads start (kg.forked). What it lists of
+    out/ is out/ before anything is written there; `write` renames nothing before it reads it. An answer is None
+    when the process failed: the build looks for itself."""
 
     def __init__(self, out_dir: Path, root: Path | None = None):
         self.pid, self.stream, self.answers = None, None, []

@@ -19,6 +19,7 @@ import hashlib
 import itertools
 import os
 import pickle
+import shutil
 import struct
 import tempfile
 from contextlib import closing
@@ -227,8 +228,8 @@ class Cache:
         for path in [*self.dir.glob("*.pickle"), *self.dir.glob("parts/*.pickle")]:
             if path.stem not in keep and path.name != Fingerprints.FILE:
                 path.unlink(missing_ok=True)
-        for path in self.dir.glob("parts/*/*.pickle"):  # an older kg's, a file per part
-            path.unlink(missing_ok=True)
+        for folder in self.dir.glob("parts/*/"):  # an older kg's, a file per part
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 class Index:

@@ -125,6 +125,12 @@ def test_each_part_of_a_unit_is_read_on_its_own(tmp_path):
     assert cache.get_part("unit", "ttl", "k1") is None and cache.get_part("other", "nq", "k1") is None
     cache.put_parts("unit", "k2", {"nq": b"new"})
     assert cache.get_part("unit", "nq", "k2") == b"new" and cache.get_part("unit", "page", "k2") is None
+    # pruned: the parts of a unit no longer there, and an older kg's folders of a file per part
+    cache.put_parts("gone", "k1", parts)
+    (cache.dir / "parts" / "nq").mkdir()
+    (cache.dir / "parts" / "nq" / "unit.pickle").write_bytes(b"older")
+    cache.prune({"unit"})
+    assert sorted(p.name for p in (cache.dir / "parts").iterdir()) == ["unit.pickle"]
 
 
 def _tree(folder: Path) -> dict[str, bytes]:
@@ -944,7 +950,7 @@ def test_after_an_edit_the_data_files_are_staged_in_a_second_process_while_the_r
     shutil.copytree(corpus, folder, ignore=shutil.ignore_patterns(".cache", "out"))
     assert run(runner, "build", "-C", folder, "--no-reason").exit_code == 0
     log = _Log(tmp_path / "staged.log")
-    original_stage, original_site = kg.build.stage, kg.build._site
+    original_stage = kg.build.stage
 
     together, here = threading.Barrier(5, timeout=30), os.getpid()  # (copied into the staging process)
 
@@ -975,43 +981,35 @@ def test_after_an_edit_the_data_files_are_staged_in_a_second_process_while_the_r
         assert os.getpid() not in {pid for _, pid in staged()} and len({pid for _, pid in staged()}) == 1
         assert _tree(folder / "out") == clean()
 
-    before = _tree(folder / "out")
-    log.clear()
+    def fails_leaving_out_as_it_was(attribute: str, replacement, slug: str) -> None:
+        """With kg.build's `attribute` replaced, a build after an edit fails and leaves out/ as it was (no staged
+        file either); with it restored, the next build is a clean build's."""
+        before, original = _tree(folder / "out"), getattr(kg.build, attribute)
+        log.clear()
+        monkeypatch.setattr(kg.build, attribute, replacement)
+        _append_facts(folder, slug, f'\n{_first_subject(folder, slug)} skos:editorialNote "{attribute} fails"@en .\n')
+        result = run(runner, "build", "-C", folder, "--no-reason")
+        assert result.exit_code != 0 and "No space left on device" in result.output
+        assert _tree(folder / "out") == before
+        monkeypatch.setattr(kg.build, attribute, original)
+        assert run(runner, "build", "-C", folder, "--no-reason").exit_code == 0
+        assert _tree(folder / "out") == clean()
 
-    def broken(*args, **kwargs):
-        while len(staged()) < 5:  # (the process has begun every file)
+    def broken(*args, **kwargs):  # the report, once the staging process has begun every file
+        while len(staged()) < 5:
             time.sleep(0.01)
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(kg.build, "_site", broken)
-    _append_facts(folder, slugs[3], f'\n{_first_subject(folder, slugs[3])} skos:editorialNote "fails"@en .\n')
-    result = run(runner, "build", "-C", folder, "--no-reason")
-    assert result.exit_code != 0 and "No space left on device" in result.output
-    assert _tree(folder / "out") == before  # no staged file left either
-    monkeypatch.setattr(kg.build, "_site", original_site)
-    assert run(runner, "build", "-C", folder, "--no-reason").exit_code == 0
-    assert _tree(folder / "out") == clean()
-
-    # One file failing to stage while the others are staged beside it: none of them is left, out/ is unchanged.
-    before = _tree(folder / "out")
-    log.clear()
-
-    def one_fails(out, name, *args, **kwargs):
+    def one_fails(out, name, *args, **kwargs):  # one file, while the other four are staged beside it
         if name != "kg.nt":
             log.append(f"{name} {os.getpid()}")
             return original_stage(out, name, *args, **kwargs)
-        while len(staged()) < 4:  # (the other four have begun)
+        while len(staged()) < 4:
             time.sleep(0.01)
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(kg.build, "stage", one_fails)
-    _append_facts(folder, slugs[4], f'\n{_first_subject(folder, slugs[4])} skos:editorialNote "one fails"@en .\n')
-    result = run(runner, "build", "-C", folder, "--no-reason")
-    assert result.exit_code != 0 and "No space left on device" in result.output
-    assert _tree(folder / "out") == before
-    monkeypatch.setattr(kg.build, "stage", original_stage)
-    assert run(runner, "build", "-C", folder, "--no-reason").exit_code == 0
-    assert _tree(folder / "out") == clean()
+    fails_leaving_out_as_it_was("_site", broken, slugs[3])
+    fails_leaving_out_as_it_was("stage", one_fails, slugs[4])
 
     # A build that does not conform stages nothing and leaves out/ as it was.
     before = _tree(folder / "out")
