@@ -40,8 +40,9 @@ from kg.ground import Grounded, ground
 from kg.memory import give_back
 from kg.namespaces import GRAPH, KG, OWL, RDF, REGISTRY_GRAPH, article_graph, inferred_graph, prefixed
 from kg.progress import Progress
-from kg.units import (CACHE_DIR, FEW_CHANGED, OUT_DIR, OUT_MANIFEST, Cache, Fingerprints, Headers, Index, Journal, atomic_pickle, atomic_write, code_hash,
-                      keep_blocks, files_hash, output_states, read_keyed, salted)
+from kg.units import (CACHE_DIR, FEW_CHANGED, OUT_DIR, OUT_MANIFEST, Cache, Fingerprints, Headers, Index, Journal,
+                      atomic_pickle, atomic_write, code_hash, few_changed, files_hash, keep_blocks, output_states,
+                      read_keyed, salted)
 from kg.units import signature as _signature
 from kg.survey import Survey, list_files
 from kg.unit_validation import start as start_validation, validate_units
@@ -142,11 +143,6 @@ class Kept:
         return getattr(self.full(), name)
 
 
-def _few(made: int, units: int) -> bool:
-    """Whether `made` articles made anew of `units` are an edit (`Build.edited`)."""
-    return made <= max(FEW_CHANGED, units // 50)
-
-
 def _in_thread(function: Callable[[], object]) -> Callable[[], object]:
     """`function()` begun in a thread now; returns what waits for its result (or raises what it raised)."""
     pool = ThreadPoolExecutor(max_workers=1)
@@ -176,7 +172,7 @@ class Build:
         """Whether few articles were made anew (at most FEW_CHANGED, or 2 % of them): an edit, after which the data
         files are spliced from the previous ones (kg.export.splice), quick and small enough to stage in a second
         process while the report is made (`Ahead`)."""
-        return _few(len(self.units) - len(self.reused), len(self.units))
+        return few_changed(len(self.units) - len(self.reused), len(self.units))
 
     @property
     def quads(self) -> tuple[ox.Quad, ...]:
@@ -591,7 +587,7 @@ def build(root: Path, *, reason: bool = True, site: bool = True, cache: bool = T
     # one reasons and waits for the validation; `_site` takes them.
     dependencies = corpus.cache.journal(_DEPENDENCIES)
     previous = partial(dependencies.read, corpus.shared_key)
-    if site and _few(len(corpus.keys) - len(corpus.reused), len(corpus.keys)):
+    if site and few_changed(len(corpus.keys) - len(corpus.reused), len(corpus.keys)):
         previous = _in_thread(previous)
     try:
         if reason:

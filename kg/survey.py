@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 
 from kg.curation import ARTICLES_DIR, article_folder_names
-from kg.units import CACHE_DIR, FEW_CHANGED, OUT_MANIFEST, VALIDATION_STATE, folder_digests, output_states
+from kg.units import CACHE_DIR, OUT_MANIFEST, VALIDATION_STATE, few_changed, folder_digests, output_states
 
 
 def list_files(directory: str, strip: int, found: dict[str, tuple | None], *, stat: bool) -> None:
@@ -129,8 +129,8 @@ class Survey:
 
 def _an_edit(folders: tuple | None) -> bool:
     """Whether `folder_digests` says a few articles were edited since the last run (after which kg.build
-    splices the data files anew: Build.edited): some, and not more than FEW_CHANGED or 2 % of them."""
-    return folders is not None and folders[2] and 0 < folders[3] <= max(FEW_CHANGED, len(folders[0]) // 50)
+    splices the data files anew: Build.edited): some, and few (kg.units.few_changed)."""
+    return folders is not None and folders[2] and folders[3] > 0 and few_changed(folders[3], len(folders[0]))
 
 
 def spliced_from(out_dir: Path, root: Path) -> list[str]:

@@ -38,6 +38,12 @@ _PROTOCOL = pickle.HIGHEST_PROTOCOL
 _CODE_SUFFIXES = (".py", ".java", ".css", ".js", ".html", ".jsonld")
 
 
+def few_changed(made: int, units: int) -> bool:
+    """Whether `made` articles made anew of `units` are an edit (at most FEW_CHANGED, or 2 % of them), after which
+    kg build splices the data files from the last ones (kg.build.Build.edited, kg.survey)."""
+    return made <= max(FEW_CHANGED, units // 50)
+
+
 @lru_cache(maxsize=1)
 def code_hash() -> str:
     """Hash of kg's own source files: a new kg (or a local edit of it) invalidates every cached unit."""
@@ -100,7 +106,7 @@ class Fingerprints:
         if enabled:
             try:
                 with self.path.open("rb") as stream:
-                    self.known = pickle.load(stream)
+                    self.known = unpickled(stream)
                 self.loaded = True
             except Exception:
                 self.known = {}
