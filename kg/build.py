@@ -18,7 +18,7 @@ import secrets
 import shutil
 import threading
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -161,7 +161,7 @@ class Build:
     units: tuple[ArticleUnit, ...]
     registry_inferred: bytes
     report: Report
-    files: dict[str, bytes]  # file name in out/ -> content
+    files: Mapping[str, bytes]  # file name in out/ -> content (bytes, or Output: kg.build.Files)
     reused: tuple[str, ...] = ()  # slugs of the articles taken from the unit cache
     keys: dict[str, str] = field(default_factory=dict)  # named graph -> key that changes with its content
     quad_count: int = 0  # quads in kg.nq
@@ -567,8 +567,10 @@ def build(root: Path, *, reason: bool = True, site: bool = True, cache: bool = T
     Work is per article (kg.units): an article whose inputs did not change since the last build is taken
     from the unit cache under .cache/ (`cache=False` ignores and leaves it). `site` adds the evidence
     report (kg.report) under report/ in `files`; `progress` shows progress on a terminal. `on_data` is given
-    the build without its report as soon as the data files are known, before the report's index is made (kg
-    build stages the data files then, and begins loading the query store from kg.nq: `stage`, `Ahead`). `survey`:
+    the build without its evidence report as soon as the data files are known, before the report's index is made
+    (kg build stages the data files then, and begins loading the query store from kg.nq: `stage`, `Ahead`); its
+    SHACL report is None when the validation, in a thread, is still going on (the build raises NotConforming
+    after `on_data` then: what `on_data` began must be undone). `survey`:
     the articles' files hashed and out/ listed by a second process (`Survey`)."""
     root = Path(root)
     progress = progress or Progress(enabled=False)
@@ -598,53 +600,68 @@ def build(root: Path, *, reason: bool = True, site: bool = True, cache: bool = T
         validation.cancel()
         raise
 
-    # Consistency first: SHACL results on an inconsistent graph would only distract. (Waited for before anything
-    # that starts a process: a large corpus's first validation runs in spawned processes, and multiprocessing
-    # reaps finished children whenever it starts one, which races with joining them.)
-    with progress.step("validating", 1) as advance:
-        report = validation()
-        advance()
-    if not report.conforms:
-        raise NotConforming(report)
-    keys = {ONTOLOGY_GRAPH: corpus.shared_key, REGISTRY_GRAPH: corpus.shared_key}
-    if registry_inferred:
-        keys[inferred_graph(REGISTRY_GRAPH)] = corpus.shared_key
-    for unit in units:
-        keys[article_graph(unit.slug)] = corpus.keys[unit.slug]
-        if unit.quads[1]:
-            keys[inferred_graph(article_graph(unit.slug))] = corpus.keys[unit.slug]
-    from kg.report import context as report_context_of  # (not `site`: that is an argument)
+    # Consistency first: SHACL results on an inconsistent graph would only distract. A validation in processes
+    # (a large corpus's first) is waited for before anything that starts a process: multiprocessing reaps
+    # finished children whenever it starts one, which races with joining them. One in a thread (after an edit)
+    # goes on while the data files are made and `on_data` begins staging them: what is staged is thrown away
+    # when the graph does not conform (as when anything else fails after `on_data`).
+    def validated() -> Report:
+        with progress.step("validating", 1) as advance:
+            report = validation()
+            advance()
+        if not report.conforms:
+            raise NotConforming(report)
+        return report
 
-    report_context = report_context_of(project, registry_inferred)  # what every report page shows of the registry
-    units = _render_pieces(corpus, units, report_context, reason=reason, context=context, progress=progress)
-    if reason:  # (without, units are rendered without their inferred graphs, and not kept)
-        corpus.save_headers()
-    shared = _shared_pieces(corpus, registry_inferred, reason=reason, context=context)
-    mode = "reasoned" if reason else "asserted"
-    files = {f"{OUTPUT_STEM}{f.extension}": _assembled(corpus, shared, units, name, context, f"{corpus.shared_key}-{mode}")
-             for name, f in FORMATS.items()}
-    quads = sum(b.count(b"\n") for p in shared for b in p.nq.blocks)
-    quads += sum(u.quads[0] + u.quads[1] for u in units)
-    dataset_key = hashlib.sha256(f"{mode}\0{sorted(keys.items())}".encode()).hexdigest()
-    file_keys = {name: f"{dataset_key}-{name}" for name in files}
-    result = Build(project, units, registry_inferred, report, files, corpus.reused, keys, quad_count=quads,
-                   file_keys=file_keys)
-    if on_data is not None:
-        on_data(result)
+    report = None if validation.beside else validated()
+    try:
+        keys = {ONTOLOGY_GRAPH: corpus.shared_key, REGISTRY_GRAPH: corpus.shared_key}
+        if registry_inferred:
+            keys[inferred_graph(REGISTRY_GRAPH)] = corpus.shared_key
+        for unit in units:
+            keys[article_graph(unit.slug)] = corpus.keys[unit.slug]
+            if unit.quads[1]:
+                keys[inferred_graph(article_graph(unit.slug))] = corpus.keys[unit.slug]
+        from kg.report import context as report_context_of  # (not `site`: that is an argument)
+
+        report_context = report_context_of(project, registry_inferred)  # what every report page shows of the registry
+        units = _render_pieces(corpus, units, report_context, reason=reason, context=context, progress=progress)
+        if reason:  # (without, units are rendered without their inferred graphs, and not kept)
+            corpus.save_headers()
+        shared = _shared_pieces(corpus, registry_inferred, reason=reason, context=context)
+        mode = "reasoned" if reason else "asserted"
+        files = {f"{OUTPUT_STEM}{f.extension}": _assembled(corpus, shared, units, name, context,
+                                                          f"{corpus.shared_key}-{mode}")
+                 for name, f in FORMATS.items()}
+        quads = sum(b.count(b"\n") for p in shared for b in p.nq.blocks)
+        quads += sum(u.quads[0] + u.quads[1] for u in units)
+        dataset_key = hashlib.sha256(f"{mode}\0{sorted(keys.items())}".encode()).hexdigest()
+        file_keys = {name: f"{dataset_key}-{name}" for name in files}
+        result = Build(project, units, registry_inferred, report, files, corpus.reused, keys, quad_count=quads,
+                       file_keys=file_keys)
+        if on_data is not None:
+            on_data(result)
+    except BaseException:
+        if report is None:
+            validation.cancel()  # (waits for the thread: it writes the validation state)
+        raise
+    if report is None:
+        report = validated()
+        result = replace(result, report=report)
     if not site:
         return result
     with progress.step("report index", 1) as advance:
         site_files, site_keys = _site(corpus, units, report_context, report, quads, dependencies, previous())
         advance()
     file_keys.update((name, f"{key}-{mode}") for name, key in site_keys.items())
-    return replace(result, files={**files, **site_files}, file_keys=file_keys)
+    return replace(result, files=site_files.after(files), file_keys=file_keys)
 
 
 _BESIDE_ABOVE = 1000  # articles from which `_site` makes the index page in a second process
 
 
 def _site(corpus: Corpus, units: tuple[ArticleUnit, ...], report_context, report: Report, quads: int,
-          journal: Journal, previous) -> dict[str, bytes | Output]:
+          journal: Journal, previous) -> tuple["Files", dict[str, str]]:
     """The evidence report (kg.report): article pages and pieces from the units, the rest made here.
     Pages are rendered (or loaded from the cache) only when written or compared.
 
@@ -713,14 +730,19 @@ def _site(corpus: Corpus, units: tuple[ArticleUnit, ...], report_context, report
         f"{site.REPORT_DIR}/ontology.html": ontology,
     }
     keys = {f"{site.REPORT_DIR}/index.html": index_key}
-    for iri, key in kept.keys.items():
-        path = site.entity_path(iri)
-        files[path] = Output(lambda stream, iri=iri: stream.write(pages.entity(model(iri), iri)), small=True)
-        keys[path] = key
-    for unit in units:
-        files[site.article_path(unit.slug)] = Output(partial(_page, corpus, unit, report_context), small=True)
-        keys[site.article_path(unit.slug)] = corpus.keys[unit.slug]
-    return {name: files[name] for name in sorted(files)}, keys  # strings sorted, not (name, file) pairs
+    # The pages by name, each made when asked for (`Files`): after an edit, `write` asks for a few dozen.
+    entities = {site.entity_path(iri): iri for iri in kept.keys}
+    keys.update(zip(entities, kept.keys.values()))  # (in the same order)
+    articles = {site.article_path(unit.slug): unit for unit in units}
+    keys.update((path, corpus.keys[unit.slug]) for path, unit in articles.items())
+
+    def entity(iri: str) -> Output:
+        return Output(lambda stream: stream.write(pages.entity(model(iri), iri)), small=True)
+
+    def article(unit: ArticleUnit) -> Output:
+        return Output(partial(_page, corpus, unit, report_context), small=True)
+
+    return Files(files, (entities, entity), (articles, article)), keys
 
 
 _INDEX = "_index"  # kg.report.incremental.IndexState of the last build's index page
@@ -788,6 +810,43 @@ def _page(corpus: Corpus, unit: ArticleUnit, report_context, stream: IO[bytes]) 
 
 def _nothing() -> None:
     return None
+
+
+class Files(Mapping):
+    """Output files by name: bytes or Output, some of them made only when asked for (a report has a hundred
+    thousand pages, of which a build after an edit writes a few dozen: `write` does not look at a file whose key
+    it wrote last time). `Files(files, (names, make), ...)`: `files` (name -> bytes or Output), and for each name
+    of `names` (name -> an argument), `make(argument)`, once. Names iterate in sorted order, or with `after`'s
+    first."""
+
+    def __init__(self, files: dict[str, bytes | Output], *lazy: tuple[dict[str, object], Callable[[object], Output]],
+                 names: list[str] | None = None):
+        self._files, self._lazy = dict(files), lazy
+        self._names = names if names is not None else sorted(itertools.chain(files, *(n for n, _ in lazy)))
+
+    def after(self, first: dict[str, bytes | Output]) -> "Files":
+        """These files after those of `first` (which must not share a name with them)."""
+        return Files({**first, **self._files}, *self._lazy, names=[*first, *self._names])
+
+    def __getitem__(self, name: str) -> bytes | Output:
+        found = self._files.get(name)
+        if found is None:
+            for names, make in self._lazy:
+                if name in names:
+                    found = self._files[name] = make(names[name])
+                    break
+            else:
+                raise KeyError(name)
+        return found
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._files or any(name in names for names, _ in self._lazy)
+
+    def __iter__(self):
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
 
 
 class Output:

@@ -172,15 +172,16 @@ def start(corpus, *, full: bool = False, beside: bool = False) -> "Started":
         thread = ThreadPoolExecutor(1, thread_name_prefix="validating")
         finishing = thread.submit(finish)
         thread.shutdown(wait=False)
-        return Started(finishing.result, [_Finishing(finishing)])
+        return Started(finishing.result, [_Finishing(finishing)], beside=True)
     return Started(finish, [p for p in (whole, on_disk) if p is not None])
 
 
 class Started:
     """A validation begun (`start`): call it for the report; `cancel` ends the processes it started."""
 
-    def __init__(self, finish: Callable[[], Report], processes: list | None = None):
+    def __init__(self, finish: Callable[[], Report], processes: list | None = None, *, beside: bool = False):
         self.finish, self.processes = finish, processes or []
+        self.beside = beside  # going on in a thread: starting a process meanwhile is safe
 
     def __call__(self) -> Report:
         return self.finish()

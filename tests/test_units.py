@@ -1011,13 +1011,34 @@ def test_after_an_edit_the_data_files_are_staged_in_a_second_process_while_the_r
     fails_leaving_out_as_it_was("_site", broken, slugs[3])
     fails_leaving_out_as_it_was("stage", one_fails, slugs[4])
 
-    # A build that does not conform stages nothing and leaves out/ as it was.
+    # After an edit the validation runs in a thread and the staging begins without waiting for it (here the
+    # validation's report is given only once every file is being staged: waiting for the validation first, the
+    # staging would never begin). A build that does not conform then leaves out/ as it was, no staged file.
+    original_validation = kg.build.start_validation
+    waited = []
+
+    def late_validation(corpus, **kwargs):
+        started = original_validation(corpus, **kwargs)
+        finish = started.finish
+
+        def after_staging():
+            report = finish()
+            deadline = time.monotonic() + 30
+            while len(staged()) < 5 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            waited.append(len(staged()))
+            return report
+
+        started.finish = after_staging
+        return started
+
+    monkeypatch.setattr(kg.build, "start_validation", late_validation)
     before = _tree(folder / "out")
     log.clear()
     _append_facts(folder, slugs[3], f'\n{_first_subject(folder, slugs[3])} kg:endDate "1900-01-01"^^xsd:date .\n')
     result = run(runner, "build", "-C", folder, "--no-reason")
     assert result.exit_code == 1 and "does not conform" in result.output
-    assert staged() == [] and _tree(folder / "out") == before
+    assert waited == [5] and _tree(folder / "out") == before
 
 
 @pytest.mark.parametrize("failing", [(), ("survey",), ("folder_digests",), ("folder_digests", "survey")])
@@ -1121,3 +1142,56 @@ def test_after_an_edit_the_survey_reads_ahead_what_the_data_files_are_spliced_fr
     assert survey_module._an_edit(({"a": "", "b": ""}, False, True, 1))
     assert not survey_module._an_edit(({"a": "", "b": ""}, False, False, 1))  # no earlier fingerprints
     assert not survey_module._an_edit(({str(i): "" for i in range(100)}, False, True, 17))
+
+
+def test_files_make_each_output_when_first_asked_for():
+    """kg.build.Files: a Mapping of out/'s files whose lazy ones are made on first access, once; names in sorted
+    order (or with `after`'s first); a name it lacks is a KeyError."""
+    from kg.build import Files, Output
+
+    made = []
+
+    def make(text: str) -> Output:
+        made.append(text)
+        return Output(lambda stream: stream.write(text.encode()), small=True)
+
+    files = Files({"b": b"bee"}, ({"c/2": "two", "a/1": "one"}, make))
+    assert list(files) == ["a/1", "b", "c/2"] and len(files) == 3
+    assert "c/2" in files and "b" in files and "z" not in files and made == []
+    assert files["c/2"] is files["c/2"] and files["c/2"].read() == b"two" and made == ["two"]
+    with pytest.raises(KeyError):
+        files["z"]
+    joined = files.after({"kg.nq": b"quads"})
+    assert list(joined) == ["kg.nq", "a/1", "b", "c/2"] and joined["kg.nq"] == b"quads"
+    assert dict(joined.items()) == {"kg.nq": b"quads", "a/1": make("one"), "b": b"bee", "c/2": make("two")}
+
+
+def test_after_an_edit_only_the_pages_written_are_made(corpus, tmp_path, monkeypatch):
+    """After an edit kg build makes an Output (kg.build.Files) only for the report's pages it writes or compares,
+    not one for each of out/'s pages; out/ is a clean build's."""
+    from click.testing import CliRunner
+
+    import kg.build
+
+    runner = CliRunner()
+    folder = tmp_path / "corpus"
+    shutil.copytree(corpus, folder, ignore=shutil.ignore_patterns(".cache", "out"))
+    assert run(runner, "build", "-C", folder, "--no-reason").exit_code == 0
+    pages = [p for p in (folder / "out" / "report").rglob("*.html")]
+    made = []
+    original = kg.build.Output.__init__
+
+    def counted(self, *args, **kwargs):
+        made.append(self)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(kg.build.Output, "__init__", counted)
+    slug = sorted(p.name for p in (folder / "articles").iterdir())[1]
+    _append_facts(folder, slug, f'\n{_first_subject(folder, slug)} skos:editorialNote "made"@en .\n')
+    result = run(runner, "build", "-C", folder, "--no-reason")
+    assert result.exit_code == 0
+    assert len(pages) > 60 and 0 < len([m for m in made if m.small]) < 10
+    fresh = tmp_path / "fresh"
+    shutil.copytree(folder, fresh, ignore=shutil.ignore_patterns(".cache", "out"))
+    assert run(runner, "build", "-C", fresh, "--no-reason").exit_code == 0
+    assert _tree(folder / "out") == _tree(fresh / "out")
