@@ -78,9 +78,10 @@ the individuals of an article other articles also mention, a few thousand facts 
 the ontology is not in F (or a unit holds class or property axioms), the union itself is checked.
 
 What the check reads of a unit is small: its facts about nodes it does not describe itself (registry entities,
-other articles' nodes) and those the closure rules read (`Summary`, made by `summariser` as each reasoning
-answer arrives). A build keeps each unit's summary in its cache, so after an edit the check reads summaries,
-and a whole unit only when another unit mentions one of its own nodes (then any of its facts may matter).
+other articles' nodes) and those the closure rules read (`Summary`, made by kg.summary.summarise as each
+reasoning answer arrives, given `summary_reads`; `summariser` makes it of rdflib graphs). A build keeps each
+unit's summary in its cache, so after an edit the check reads summaries, and a whole unit only when another
+unit mentions one of its own nodes (then any of its facts may matter).
 
 Literals. HermiT accepts only the OWL 2 datatype map; xsd:date, xsd:gYearMonth, xsd:gYear, xsd:duration
 and friends make it fail. Such literals are never sent to it: each is replaced by a plain string that
@@ -1207,7 +1208,7 @@ def _facts_about_shared(units: list, inferred: list, *, ontology: Graph, shared:
         if known is not None:
             nodes, plain = known.mentioned, plain and known.plain
         else:
-            nodes, unit_plain = _mentions(parts(index))
+            nodes, unit_plain = mentions(parts(index), _TERMS)
             plain = plain and unit_plain
         common = shared is not None and index == 0
         for node in nodes:
@@ -1305,12 +1306,6 @@ def summary_reads(ontology: Graph) -> frozenset[str]:
 
 def _each(part) -> Iterable[Triple]:
     return part.triples((None, None, None)) if isinstance(part, Graph) else part
-
-
-def _mentions(parts) -> tuple[set, bool]:
-    """The nodes some parts mention (subjects, and objects that are neither types nor literals), and whether
-    they hold only facts about individuals."""
-    return mentions(parts, _TERMS)
 
 
 def _canon(sources: list) -> Callable:
