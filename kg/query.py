@@ -79,11 +79,109 @@ def run_query(
     else:
         options = {"use_default_graph_as_union": True}
     try:
-        return store.query(query.text, **options)
+        answer = _sorted_here(store, query.text, options)
+        return answer if answer is not None else store.query(query.text, **options)
     except SyntaxError as e:
         raise KgError(syntax_problem(e, query.source)) from None
     except ValueError as e:
         raise KgError(Problem(f"--graph: {e}")) from None
+
+
+# ORDER BY, done here when that is safe. oxigraph (0.5) sorts with an unstable sort whose every comparison
+# decodes both terms from the store again: at 10,000 articles `kg query events-by-plover` took 3.6 s, of which
+# the query without ORDER BY 0.9 s and Python's sort of its 52,000 rows 0.2 s. So a SELECT whose outermost
+# query ends in ORDER BY plain variables (ASC/DESC), then perhaps LIMIT/OFFSET, is run without them and sorted
+# here with oxigraph's own order (spareval's `cmp_terms`: unbound < blank node < IRI < literal; blank nodes
+# and IRIs by their string; simple and language-tagged literals by (value, datatype, language); integers by
+# value). When a key column holds any other term (a date, a decimal, a typed literal, integers beside
+# strings) the query is run as written. Rows equal on every key may come in another order than oxigraph's
+# (whose sort is unstable anyway: any order of them is the answer).
+_ORDER = re.compile(
+    r"\s*ORDER\s+BY(?P<keys>(?:\s*(?:(?:ASC|DESC)\s*\(\s*[?$]\w+\s*\)|[?$]\w+))+)"
+    r"(?P<slice>(?:\s+(?:LIMIT|OFFSET)\s+\d+){0,2})\s*",
+    re.IGNORECASE,
+)
+_KEY = re.compile(r"(ASC|DESC)?\s*\(?\s*[?$](\w+)", re.IGNORECASE)
+_SLICE = re.compile(r"(LIMIT|OFFSET)\s+(\d+)", re.IGNORECASE)
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_TSV_ESCAPES = {"t": "\t", "n": "\n", "r": "\r", '"': '"', "\\": "\\"}
+_XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
+_LANG_STRING = "http://www.w3.org/1999/02/22-rdf-syntax-ns#langString"
+
+
+def _sorted_here(store: pyoxigraph.Store, text: str, options: dict) -> pyoxigraph.QuerySolutions | None:
+    """The answer of `text` sorted here (see above), or None when it is not a query this can sort."""
+    end = text.rfind("}")
+    tail = re.sub(r"#[^\n]*", "", text[end + 1 :])
+    match = _ORDER.fullmatch(tail) if end >= 0 else None
+    if match is None:
+        return None
+    keys = [(name, (direction or "").upper() == "DESC") for direction, name in _KEY.findall(match["keys"])]
+    slices = {word.upper(): int(number) for word, number in _SLICE.findall(match["slice"])}
+    if len(slices) < len(_SLICE.findall(match["slice"])):
+        return None  # LIMIT or OFFSET twice: oxigraph says what is wrong
+    result = store.query(text[: end + 1], **options)
+    if not isinstance(result, pyoxigraph.QuerySolutions):
+        return None
+    names = [v.value for v in result.variables]
+    if any(name not in names for name, _ in keys):
+        return None  # ordered by what is not projected
+    header, _, body = result.serialize(format=pyoxigraph.QueryResultsFormat.TSV).decode("utf-8").partition("\n")
+    rows = [line.split("\t") for line in body.split("\n")[:-1]]
+    for name, descending in reversed(keys):  # stable sorts, the last key first
+        column = names.index(name)
+        order = _sort_keys([row[column] for row in rows])
+        if order is None:
+            return None
+        rows = [row for _, row in sorted(zip(order, rows), key=lambda pair: pair[0], reverse=descending)]
+    start = slices.get("OFFSET", 0)
+    rows = rows[start : None if "LIMIT" not in slices else start + slices["LIMIT"]]
+    tsv = "".join(f"{chr(9).join(row)}\n" for row in rows)
+    return pyoxigraph.parse_query_results(f"{header}\n{tsv}".encode("utf-8"), format=pyoxigraph.QueryResultsFormat.TSV)
+
+
+def _sort_keys(fields: list[str]) -> list[tuple] | None:
+    """Each TSV field's place in oxigraph's order, or None when the column holds a term not handled here."""
+    keys = []
+    kinds = set()  # of the literals: "string" (simple or language-tagged) or "integer"
+    for field in fields:
+        if not field:
+            keys.append((0,))
+        elif field.startswith("_:"):
+            keys.append((1, field[2:]))
+        elif field.startswith("<"):
+            keys.append((2, field[1:-1]))
+        elif field.startswith('"'):
+            close = field.rfind('"')
+            rest = field[close + 1 :]
+            if rest and not rest.startswith("@") or "--" in rest:
+                return None  # a typed literal, or one with a base direction
+            value = field[1:close]
+            if "\\" in value:
+                value = _unescape(value)
+                if value is None:
+                    return None
+            datatype = _LANG_STRING if rest else _XSD_STRING
+            keys.append((3, value, datatype, rest[1:]))
+            kinds.add("string")
+        elif _INTEGER.fullmatch(field) and abs(int(field)) < 1 << 63:  # oxigraph's xsd:integer is 64 bits
+            keys.append((3, int(field)))
+            kinds.add("integer")
+        else:
+            return None  # a decimal, double or boolean
+    return keys if len(kinds) < 2 else None
+
+
+def _unescape(value: str) -> str | None:
+    """A TSV string's value (oxigraph escapes tab, newline, carriage return, quote and backslash)."""
+    parts, index = [], 0
+    while (slash := value.find("\\", index)) >= 0:
+        character = _TSV_ESCAPES.get(value[slash + 1 : slash + 2])
+        if character is None:
+            return None
+        parts += [value[index:slash], character]
+        index = slash + 2
+    return "".join(parts) + value[index:]
 
 
 def syntax_problem(error: SyntaxError, source: str) -> Problem:
