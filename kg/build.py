@@ -1139,7 +1139,7 @@ def _reason(corpus: Corpus, *, progress: Progress) -> tuple[bytes, tuple[Article
         return summary_of(asserted, inferred, read)
 
     graphs = _Graphs(todo)
-    known = functools.cache(lambda: {ox.Triple(q.subject, q.predicate, q.object) for q in _parse(registry_inferred)})
+    known = functools.cache(lambda: {q.triple for q in _parse(registry_inferred)})
 
     def inferred(i: int, answer) -> tuple[bytes, bytes]:  # each answer as N-Quads, as it comes: no corpus of rdflib graphs
         from kg.rdf import from_rdflib
@@ -1319,7 +1319,7 @@ class _Triples:
         self.nquads = nquads or b""
 
     def __iter__(self):
-        return (ox.Triple(q.subject, q.predicate, q.object) for q in _parse(self.nquads))
+        return (q.triple for q in _parse(self.nquads))
 
 
 def assemble(project: Project, units, registry_inferred: bytes = b"") -> tuple[ox.Quad, ...]:

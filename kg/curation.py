@@ -109,7 +109,7 @@ def parse_turtle(root: Path, relative: str) -> Source:
     text = read_text(root, relative)
     try:
         quads = ox.parse(input=text.encode("utf-8"), format=ox.RdfFormat.TURTLE)
-        triples = tuple(ox.Triple(q.subject, q.predicate, q.object) for q in quads)
+        triples = tuple(q.triple for q in quads)
     except SyntaxError as error:
         message = re.sub(r"^Parser error at line \d+ (between columns \d+ and \d+|column \d+): ", "", error.msg)
         raise KgError(Problem(f"Turtle syntax: {message}", relative, error.lineno, error.offset)) from None

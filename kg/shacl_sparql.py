@@ -169,8 +169,7 @@ def new_store(triples: Iterable[ox.Triple] = (), path: str | None = None, *,
         if nquads is not None:
             split = _split_nquads(nquads, graph)
             if split is None:  # not one quad per line in `graph`: as objects
-                store.bulk_extend(_split(ox.Triple(q.subject, q.predicate, q.object)
-                                         for q in ox.parse(nquads, format=ox.RdfFormat.N_QUADS)))
+                store.bulk_extend(_split(q.triple for q in ox.parse(nquads, format=ox.RdfFormat.N_QUADS)))
                 continue
             for part, text in zip(parts, split):
                 part.append(text)

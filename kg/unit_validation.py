@@ -76,7 +76,7 @@ class _Sources(Mapping):
 
 
 def _triples(nquads: bytes) -> list[ox.Triple]:
-    return [ox.Triple(q.subject, q.predicate, q.object) for q in ox.parse(nquads, format=ox.RdfFormat.N_QUADS)] if nquads else []
+    return [q.triple for q in ox.parse(nquads, format=ox.RdfFormat.N_QUADS)] if nquads else []
 
 
 def validate_units(corpus, *, full: bool = False) -> Report:

@@ -34,7 +34,7 @@ _GRAPH = ox.NamedNode(GRAPH + "ontology")  # kg.build.ONTOLOGY_GRAPH
 def _ontology(triples) -> tuple[ox.Triple, ...]:
     """The ontology's triples (from any number of sources), each once, in the order of the build's dataset."""
     quads = sorted({ox.Quad(t.subject, t.predicate, t.object, _GRAPH) for t in triples}, key=str)
-    return tuple(ox.Triple(q.subject, q.predicate, q.object) for q in quads)
+    return tuple(q.triple for q in quads)
 
 
 def ontology_triples(triples) -> list[ox.Triple]:
