@@ -10,8 +10,8 @@ substitution, pyshacl's generic messages), sh:detail results of sh:node, and a r
 rdflib) isomorphic to pyshacl's.
 
 Usage: `store = new_store(data_and_ontology_triples)` (or `add`/`remove` on a kept store), then
-`compile_shapes(shapes).run(store, focus=None)`. The data graph is the store's DATA graph plus one of two
-views of the literals a pyoxigraph Store would change (see "The store" below); the ontology must be in it,
+`compile_shapes(shapes).run(store, focus=None)`. The data graph is the store's default graph (DATA) plus one
+of two views of the literals a pyoxigraph Store would change (see "The store" below); the ontology must be in it,
 as kg.validate puts it there (rdfs:subClassOf for sh:class and targets, the code lists for sh:in/sh:class).
 `focus` restricts the results to those whose top-level focus node is one of the given IRIs: pyshacl's
 results on the whole graph, restricted to them (an article's nodes after an edit).
