@@ -119,8 +119,9 @@ def _sorted_here(store: pyoxigraph.Store, text: str, options: dict) -> pyoxigrap
     if match is None:
         return None
     keys = [(name, (direction or "").upper() == "DESC") for direction, name in _KEY.findall(match["keys"])]
-    slices = {word.upper(): int(number) for word, number in _SLICE.findall(match["slice"])}
-    if len(slices) < len(_SLICE.findall(match["slice"])):
+    found = _SLICE.findall(match["slice"])
+    slices = {word.upper(): int(number) for word, number in found}
+    if len(slices) < len(found):
         return None  # LIMIT or OFFSET twice: oxigraph says what is wrong
     result = store.query(text[: end + 1], **options)
     if not isinstance(result, pyoxigraph.QuerySolutions):
@@ -138,7 +139,7 @@ def _sorted_here(store: pyoxigraph.Store, text: str, options: dict) -> pyoxigrap
         rows = [row for _, row in sorted(zip(order, rows), key=lambda pair: pair[0], reverse=descending)]
     start = slices.get("OFFSET", 0)
     rows = rows[start : None if "LIMIT" not in slices else start + slices["LIMIT"]]
-    tsv = "".join(f"{chr(9).join(row)}\n" for row in rows)
+    tsv = "".join("\t".join(row) + "\n" for row in rows)
     return pyoxigraph.parse_query_results(f"{header}\n{tsv}".encode("utf-8"), format=pyoxigraph.QueryResultsFormat.TSV)
 
 

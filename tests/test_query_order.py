@@ -4,6 +4,7 @@ the same answer as oxigraph's ORDER BY, for every kind of term it handles, and o
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pyoxigraph as ox
 import pytest
@@ -131,8 +132,6 @@ def test_a_slice_twice_is_oxigraphs_error():
 def test_canned_queries_sorted_here_as_oxigraph_sorts(tmp_path):
     """On the built graph, every canned query's answer is oxigraph's, byte for byte; the two whose answers grow
     with the corpus are sorted here (an edit of them that loses that would make them slow again)."""
-    from pathlib import Path
-
     root = Path(__file__).resolve().parent.parent
     store = ox.Store()
     store.load(path=str(root / "out" / "kg.nq"), format=ox.RdfFormat.N_QUADS)
