@@ -40,6 +40,7 @@ from kg.ground import Grounded, ground
 from kg.memory import give_back
 from kg.namespaces import GRAPH, KG, OWL, RDF, REGISTRY_GRAPH, article_graph, inferred_graph, prefixed
 from kg.progress import Progress
+from kg.summary import MENTIONED_PREDICATE, OWN_PREDICATE, summarise, summary_documents
 from kg.units import (CACHE_DIR, FEW_CHANGED, OUT_DIR, OUT_MANIFEST, Cache, Fingerprints, Headers, Index, Journal,
                       atomic_pickle, atomic_write, code_hash, few_changed, files_hash, keep_blocks, output_states,
                       read_keyed, salted)
@@ -1102,8 +1103,6 @@ def _reason(corpus: Corpus, *, progress: Progress) -> tuple[bytes, tuple[Article
     """The registry's inferred graph, and every unit with its inferred graph (never repeating the
     registry's). Units that already have one (from the cache) are not reasoned over again; when any
     unit was, the union is checked for consistency too (kg.reason explains why that is needed)."""
-    from kg.summary import summarise as summary_of
-
     project, store = corpus.project, corpus.cache
     # kg.reason and rdflib (a quarter of a second to import) only when used: a build after an edit of an article's
     # notes inherits its reasoning (_inherit_reasoning), and needs its summary (kg.summary) and the check only
@@ -1133,21 +1132,17 @@ def _reason(corpus: Corpus, *, progress: Progress) -> tuple[bytes, tuple[Article
 
         reads = reason.summary_reads(ontology())
         store.put(_SUMMARY_READS, corpus.shared_key, reads)
-    read = frozenset(ox.NamedNode(iri) for iri in reads)
-
-    def summarise(asserted, inferred):  # (as kg.reason.summariser, on pyoxigraph terms)
-        return summary_of(asserted, inferred, read)
-
     graphs = _Graphs(todo)
     known = functools.cache(lambda: {q.triple for q in _parse(registry_inferred)})
 
     def inferred(i: int, answer) -> tuple[bytes, bytes]:  # each answer as N-Quads, as it comes: no corpus of rdflib graphs
         from kg.rdf import from_rdflib
 
-        graph = ox.NamedNode(inferred_graph(article_graph(todo[i].slug)))
+        unit = todo[i]
+        graph = ox.NamedNode(inferred_graph(article_graph(unit.slug)))
         new = sorted((t for t in from_rdflib(answer) if t not in known()), key=str)
-        summary = _pack_summary(summarise(graphs.triples(i), new))
-        return _nquads(ox.Quad(t.subject, t.predicate, t.object, graph) for t in new), summary
+        nquads = _nquads(ox.Quad(t.subject, t.predicate, t.object, graph) for t in new)
+        return nquads, _unit_summary(unit.slug, graphs.asserted(i), nquads, reads)
 
     with progress.step("reasoning", len(todo)) as advance:
         # HermiT in one long-lived JVM per core (kg.reason); answers come back in unit order, so the
@@ -1165,8 +1160,8 @@ def _reason(corpus: Corpus, *, progress: Progress) -> tuple[bytes, tuple[Article
     if (todo or any(u.summary_digest is None for u in units)) and len(units) > 1:
         with progress.step("consistency", 1) as advance:
             # Each unit's summary (kept in the cache with it) is all the check reads of most units.
-            units = tuple(u if u.summary_digest is not None else u.with_inferred(u.inferred, _pack_summary(summarise(
-                _Triples(u.asserted), _Triples(u.inferred)))) for u in units)
+            units = tuple(u if u.summary_digest is not None else u.with_inferred(
+                u.inferred, _unit_summary(u.slug, u.asserted, u.inferred, reads)) for u in units)
             digests = {u.slug: u.summary_digest for u in units}
             if not _consistency_unchanged(corpus, units, digests):
                 from kg import reason
@@ -1210,19 +1205,32 @@ def _consistency_unchanged(corpus: Corpus, units: tuple[ArticleUnit, ...], diges
 # inferred ones, and as triples the nodes it describes and those it mentions) and whether it is plain. Bytes
 # unpickle quickly: the build reads every unit's summary only when it checks consistency, not when it reads
 # units; and each document parses in one call, with no test per triple.
-_OWN, _MENTIONED = (ox.NamedNode(f"urn:kg:summary:{n}") for n in ("own", "mentioned"))
+_OWN, _MENTIONED = (ox.NamedNode(n.decode()[1:-1]) for n in (OWN_PREDICATE, MENTIONED_PREDICATE))
 
 
 def _pack_summary(summary) -> bytes:
     def document(triples) -> bytes:  # lines sorted: the same summary packs to the same bytes (a digest)
         return b"".join(sorted((ox.serialize(list(triples), format=ox.RdfFormat.N_TRIPLES) or b"").splitlines(True)))
 
-    parts = (document(t for t, asserted in summary.facts if asserted),
-             document(t for t, asserted in summary.facts if not asserted),
-             document(ox.Triple(node, _OWN, _OWN) for node in summary.own),
-             document(ox.Triple(node, _MENTIONED, _MENTIONED) for node in summary.mentioned),
-             summary.plain)
+    return _pack_documents((document(t for t, asserted in summary.facts if asserted),
+                            document(t for t, asserted in summary.facts if not asserted),
+                            document(ox.Triple(node, _OWN, _OWN) for node in summary.own),
+                            document(ox.Triple(node, _MENTIONED, _MENTIONED) for node in summary.mentioned),
+                            summary.plain))
+
+
+def _pack_documents(parts: tuple) -> bytes:
     return _pack(pickle.dumps(parts, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def _unit_summary(slug: str, asserted: bytes, inferred: bytes | None, read: frozenset[str]) -> bytes:
+    """The packed summary of a unit (its N-Quads as kg writes them): `_pack_summary` of kg.summary.summarise,
+    made from the text (kg.summary.summary_documents) unless a line is not as kg writes it."""
+    graph = article_graph(slug)
+    parts = summary_documents(asserted, graph, inferred or b"", inferred_graph(graph), read)
+    if parts is None:
+        return _pack_summary(summarise(_Triples(asserted), _Triples(inferred), frozenset(ox.NamedNode(i) for i in read)))
+    return _pack_documents(parts)
 
 
 class _Summary:
@@ -1290,12 +1298,12 @@ class _Unpacked:
 
 
 class _Graphs(Sequence):
-    """The units' asserted graphs (kg.reason.Asserted: pyoxigraph terms, read as rdflib terms when asked),
+    """The units' asserted graphs (kg.reason.Asserted of their N-Quads: pyoxigraph or rdflib terms made when asked),
     each made when indexed (kg.reason reads them by index)."""
 
     def __init__(self, units: list[ArticleUnit]):
         self.units = units
-        self.made: dict[int, object] = {}  # index -> the graph made, until `triples` takes its terms
+        self.made: dict[int, bytes] = {}  # index -> the N-Quads its graph was made of, until `asserted` takes them
 
     def __len__(self) -> int:
         return len(self.units)
@@ -1303,13 +1311,14 @@ class _Graphs(Sequence):
     def __getitem__(self, i: int):
         from kg.reason import Asserted
 
-        self.made[i] = made = Asserted(_Triples(self.units[i].asserted))
-        return made
+        unit = self.units[i]
+        self.made[i] = nquads = unit.asserted
+        return Asserted(nquads=nquads, graph=article_graph(unit.slug))
 
-    def triples(self, i: int):
-        """Unit i's triples (pyoxigraph terms): those of its graph made last, parsed once."""
+    def asserted(self, i: int) -> bytes:
+        """Unit i's N-Quads: those its graph was made of last, unpacked once."""
         made = self.made.pop(i, None)
-        return made.terms if made is not None else _Triples(self.units[i].asserted)
+        return made if made is not None else self.units[i].asserted
 
 
 class _Triples:

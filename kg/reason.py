@@ -586,12 +586,43 @@ class Asserted(TripleSet):
     """A unit's asserted triples, given as pyoxigraph terms, read as a TripleSet; made for what `infer_many`
     reads of every unit without making rdflib terms (the N-Triples HermiT sees, the IRI triples and
     vocabulary `_answer` leaves out), which took over 3 ms of Python per article. Its rdflib terms are made
-    only when asked for (explaining an inconsistency, or HermiT's command line when there is no javac)."""
+    only when asked for (explaining an inconsistency, or HermiT's command line when there is no javac).
 
-    def __init__(self, triples: Iterable):
-        self.terms = tuple(dict.fromkeys(triples))  # pyoxigraph Triples, each once
+    Or given as the N-Quads kg writes (`nquads`: each line one quad in `graph`, each term as pyoxigraph writes
+    it), as kg build keeps its units: then what HermiT is sent, the IRI triples and the vocabulary are cut
+    from the lines, the same bytes and strings as from the terms without a Python object per term (a tenth
+    of the time), and the terms are parsed only when asked for. A line that is not such a quad, or a literal
+    with an escape that `_escaped` would not write, makes it read the terms instead."""
+
+    def __init__(self, triples: Iterable = (), *, nquads: bytes | None = None, graph: str | None = None):
+        if nquads is None:
+            self.terms = tuple(dict.fromkeys(triples))  # pyoxigraph Triples, each once
+            self._text = None
+        else:
+            self._text = (nquads, graph)
         self._by_subject = None
         self._by_predicate_object = None
+
+    @cached_property
+    def terms(self) -> tuple:
+        """The pyoxigraph Triples, each once (parsed from the N-Quads when given those)."""
+        nquads = self._text[0]
+        return tuple(dict.fromkeys(q.triple for q in _ox.parse(nquads, format=_ox.RdfFormat.N_QUADS))) \
+            if nquads else ()
+
+    @cached_property
+    def _lines(self) -> list[bytes] | None:
+        """The N-Quads' lines as N-Triples (the graph cut from each, and the newline), each once; None when
+        they were not given, or a line is not one quad in the graph (or may hold a quoted triple: RDF 1.2)."""
+        if self._text is None:
+            return None
+        nquads, graph = self._text
+        suffix = f" <{graph}> .\n".encode("utf-8")  # (a literal holds no newline: only a line can end so)
+        if nquads.count(b"\n") != nquads.count(suffix) or not nquads.endswith(b"\n") and nquads or b"<<" in nquads:
+            return None
+        lines = nquads.replace(suffix, b" .\n").split(b"\n")
+        lines.pop()
+        return lines if len(set(lines)) == len(lines) else list(dict.fromkeys(lines))
 
     @cached_property
     def _triples(self) -> frozenset:
@@ -601,7 +632,16 @@ class Asserted(TripleSet):
                          for t in self.terms)
 
     def ntriples(self) -> bytes:
-        """The lines of `_nt(self.triples((None, None, None)))`, made from the pyoxigraph terms."""
+        """The lines of `_nt(self.triples((None, None, None)))`, made from the pyoxigraph terms (or their text)."""
+        lines = self._lines
+        text = b"\n".join(lines) if lines is not None else b""
+        if lines is not None and not _DIRECTION.search(text) and not (
+                b"\\" in text and not set(_ESCAPE.findall(text)) <= _ESCAPED):
+            if _IMPORTS_TEXT in text:
+                lines = [line for line in lines if line.split(b" ", 2)[1] != _IMPORTS_TEXT]
+            sent = [line if b'"^^<' not in line else _typed_for_hermit(line) for line in lines]
+            if None not in sent:
+                return b"\n".join(sent) + b"\n" if sent else b""
         lines = []
         for t in self.terms:
             if t.predicate.value == _IMPORTS:
@@ -612,12 +652,18 @@ class Asserted(TripleSet):
     @cached_property
     def iri_triples(self) -> frozenset:
         """Its triples of three IRIs, as strings (what HermiT's answers are made of)."""
+        if self._lines is not None:  # (an IRI holds neither "<", ">" nor '"'; a literal may hold all three)
+            found = [line[1:-3].split("> <") for line in b"\n".join(self._lines).decode("utf-8").split("\n")
+                     if line[:1] == "<" and line[-3:] == "> ."]
+            return frozenset(tuple(parts) for parts in found if len(parts) == 3 and '"' not in parts[2])
         return frozenset((t.subject.value, t.predicate.value, t.object.value) for t in self.terms
                          if isinstance(t.subject, _ox.NamedNode) and isinstance(t.object, _ox.NamedNode))
 
     @cached_property
     def iri_vocabulary(self) -> frozenset:
         """`_vocabulary(self)`'s IRIs, as strings."""
+        if self._lines is not None:
+            return frozenset(s for s, p, o in self.iri_triples if p == _TYPE_IRI and o in _TBOX_IRIS)
         return frozenset(t.subject.value for t in self.terms if isinstance(t.subject, _ox.NamedNode)
                          and t.predicate.value == _TYPE_IRI and t.object.value in _TBOX_IRIS)
 
@@ -627,6 +673,29 @@ _TYPE_IRI = str(RDF.type)
 _TBOX_IRIS = frozenset(str(t) for t in _TBOX_TYPES)
 _XSD_STRING = str(XSD.string)
 _SUPPORTED_IRIS = frozenset(str(d) for d in SUPPORTED_DATATYPES)
+_IMPORTS_TEXT = f"<{_IMPORTS}>".encode("utf-8")
+# What Asserted reads of N-Triples as pyoxigraph writes them (one triple a line, terms written one way each).
+# The escapes `_escaped` writes too (pyoxigraph also escapes tabs and control characters, which it does not):
+_ESCAPED = frozenset([b"\\", b"n", b'"', b"r"])
+_DIRECTION = re.compile(rb'"@[A-Za-z0-9-]*--')  # a language tag with a base direction (RDF 1.2)
+_XSD_STRING_TEXT = _XSD_STRING.encode("utf-8")
+_SUPPORTED_TEXT = frozenset(iri.encode("utf-8") for iri in _SUPPORTED_IRIS)
+_ESCAPE = re.compile(rb"\\(.)", re.DOTALL)
+
+
+def _typed_for_hermit(line: bytes) -> bytes | None:
+    """An N-Triples line (pyoxigraph's, no escape `_escaped` would not write) whose object is a typed literal,
+    with that object as `_ox_nt_term` writes it; None for an xsd:string (pyoxigraph writes those without it)."""
+    if not line.endswith(b"> ."):
+        return line  # ("^^<" in a literal of another kind)
+    end = line.rindex(b'"^^<')  # the lexical form's end: its datatype IRI holds no quote
+    datatype = line[end + 4:-3]
+    if datatype in _SUPPORTED_TEXT:
+        return line
+    if datatype == _XSD_STRING_TEXT:
+        return None
+    start = line.index(b'"')  # the lexical form's start: the subject and predicate hold no quote
+    return b'%s"%s^^%s" .' % (line[:start], line[start + 1:end], datatype)
 
 
 def _ox_nt_term(term) -> str:

@@ -91,3 +91,54 @@ def plain(predicates: set, types: set, terms: Terms = OXIGRAPH) -> bool:
         if iri is None or iri.startswith(BUILTIN) and iri not in INDIVIDUAL_TYPES:
             return False
     return True
+
+
+# --- the same, on N-Quads text (kg build) -------------------------------------------------------------------
+
+OWN_PREDICATE = b"<urn:kg:summary:own>"
+MENTIONED_PREDICATE = b"<urn:kg:summary:mentioned>"
+_TYPE = f"<{RDF}type>".encode()
+_BUILTIN_TEXT = tuple(f"<{b}".encode() for b in BUILTIN)
+_FACT_PREDICATES_TEXT = frozenset(f"<{p}>".encode() for p in FACT_PREDICATES)
+_INDIVIDUAL_TYPES_TEXT = frozenset(f"<{t}>".encode() for t in INDIVIDUAL_TYPES)
+
+
+def summary_documents(asserted: bytes, asserted_graph: str, inferred: bytes, inferred_graph: str,
+                      read: frozenset[str]) -> tuple[bytes, bytes, bytes, bytes, bool] | None:
+    """A unit's Summary (as `summarise` makes it), written as kg.build packs it: its asserted facts, its
+    inferred facts, the nodes it describes and those it mentions as N-Triples documents of sorted lines, and
+    whether it is plain. Made from the unit's N-Quads as kg writes them (each line one quad in the graph
+    given, terms as pyoxigraph writes them: one text per term) by cutting lines, not by making a Python object
+    per term: 0.3 ms instead of 1.4 ms per synthetic article, 10,000 of them in a build. None when some line
+    is not such a quad (the caller then summarises terms)."""
+    rows = []
+    for nquads, graph, was_asserted in ((asserted, asserted_graph, True), (inferred, inferred_graph, False)):
+        suffix = f" <{graph}> .".encode()
+        cut = -len(suffix)
+        for line in nquads.splitlines():
+            if not line.endswith(suffix):
+                return None
+            body = line[:cut]
+            i = body.find(b" ")
+            j = body.find(b" ", i + 1)
+            s, p, o = body[:i], body[i + 1:j], body[j + 1:]
+            if i < 0 or j < 0 or s[:2] == b"<<" or o[:2] == b"<<" or p[:1] != b"<":  # (quoted triples: RDF 1.2)
+                return None
+            rows.append((s, p, o, was_asserted))
+    own = {s for s, _, _, was_asserted in rows if was_asserted}
+    mentioned = {s for s, _, _, _ in rows}
+    mentioned.update([o for _, p, o, _ in rows if p != _TYPE and o[:1] != b'"'])
+    is_plain = all(not p.startswith(_BUILTIN_TEXT) or p in _FACT_PREDICATES_TEXT for p in {p for _, p, _, _ in rows})
+    is_plain = is_plain and all(o[:1] == b"<" and (not o.startswith(_BUILTIN_TEXT) or o in _INDIVIDUAL_TYPES_TEXT)
+                                for o in {o for _, p, o, _ in rows if p == _TYPE})
+    read_text = {f"<{iri}>".encode() for iri in read}
+    facts: dict = {}
+    for s, p, o, was_asserted in rows:
+        if p in read_text or s not in own or o not in own and p != _TYPE and o[:1] != b'"':
+            key = b"%s %s %s .\n" % (s, p, o)
+            facts[key] = facts.get(key, False) or was_asserted
+    return (b"".join(sorted(line for line, was_asserted in facts.items() if was_asserted)),
+            b"".join(sorted(line for line, was_asserted in facts.items() if not was_asserted)),
+            b"".join(sorted(b"%s %s %s .\n" % (node, OWN_PREDICATE, OWN_PREDICATE) for node in own)),
+            b"".join(sorted(b"%s %s %s .\n" % (node, MENTIONED_PREDICATE, MENTIONED_PREDICATE) for node in mentioned)),
+            is_plain)

@@ -183,6 +183,54 @@ def test_asserted_is_read_as_its_graph_and_sent_as_rdflib_would(corpus):
     assert set(facts.triples((None, RDF.type, None))) == set(graph.triples((None, RDF.type, None)))
 
 
+def test_asserted_from_nquads_text_sends_what_its_terms_send(corpus):
+    """kg build gives Asserted each unit's N-Quads: what it sends HermiT, its IRI triples and vocabulary, cut
+    from the lines, are byte for byte those made from the terms, on every synthetic article and on literals of
+    every kind (escapes pyoxigraph and `_escaped` write alike, and a tab, control characters and a base
+    direction, which they do not: read from the terms); no term is parsed unless asked for."""
+    import pyoxigraph as ox
+
+    from kg.build import _nquads
+    from kg.namespaces import article_graph
+
+    _, _, articles = corpus
+    graph = article_graph("a")
+
+    def both(triples: list) -> tuple[reason.Asserted, reason.Asserted]:
+        text = _nquads(ox.Quad(*t, ox.NamedNode(graph)) for t in triples)
+        return reason.Asserted(triples), reason.Asserted(nquads=text, graph=graph)
+
+    def same(triples: list, *, cut: bool = True) -> None:
+        terms, text = both(triples)
+        assert text.ntriples() == terms.ntriples()
+        assert text.iri_triples == terms.iri_triples and text.iri_vocabulary == terms.iri_vocabulary
+        assert ("terms" not in vars(text)) == cut  # (cut from the lines: no term parsed)
+        assert set(text) == set(terms) and len(text) == len(terms)
+
+    for article in articles:
+        same(list(from_rdflib(article)))
+    same(list(from_rdflib(articles[0])) + list(from_rdflib(articles[0]))[:3])  # a line twice: sent once
+    node, kg = ox.NamedNode(str(EX.x)), str(KG)
+    odd = [ox.Triple(ox.BlankNode("b1"), ox.NamedNode(kg + "about"), node),
+           ox.Triple(node, ox.NamedNode(str(RDF.type)), ox.NamedNode("http://www.w3.org/2002/07/owl#Class")),
+           ox.Triple(ox.NamedNode(str(EX.onto)), ox.NamedNode("http://www.w3.org/2002/07/owl#imports"), node)]
+    literals = [ox.Literal('a "quoted"\nline \\ back\rslash é 日本', language="en"), ox.Literal("plain"),
+                ox.Literal("2023-05-24", datatype=ox.NamedNode(XSD_DATE)), ox.Literal("2023-05"),
+                ox.Literal("007", datatype=ox.NamedNode(XSD_INTEGER)),
+                ox.Literal("x", datatype=ox.NamedNode("http://www.w3.org/2001/XMLSchema#string")),
+                ox.Literal("a\\tb", datatype=ox.NamedNode("http://www.w3.org/2001/XMLSchema#gYearMonth")),
+                ox.Literal("x> <y> <z", datatype=ox.NamedNode("https://example.org/kg/datatype#odd")),
+                ox.Literal("x> <y", datatype=ox.NamedNode("https://example.org/kg/datatype#odd")),
+                ox.Literal('"^^<x> <y> .', language="en")]
+    same(odd + [ox.Triple(node, ox.NamedNode(kg + f"p{n}"), o) for n, o in enumerate(literals)])
+    for kept_apart in [ox.Literal("tab\there"), ox.Literal("bell\x07"), ox.Literal("del\x7f", language="ru"),
+                       ox.Literal("\x08\x0c", datatype=ox.NamedNode(XSD_DATE))]:
+        same(odd + [ox.Triple(node, ox.NamedNode(kg + "note"), kept_apart)], cut=False)
+    stray = reason.Asserted(nquads=_nquads([ox.Quad(node, ox.NamedNode(kg + "p"), node, ox.NamedNode(graph + "x"))]),
+                            graph=graph)
+    assert stray.ntriples() == f"<{EX.x}> <{kg}p> <{EX.x}> .\n".encode() and "terms" in vars(stray)
+
+
 def test_a_triple_set_reads_as_the_graph_of_its_triples(corpus):
     _, _, articles = corpus
     graph = articles[0]
@@ -398,6 +446,79 @@ def union_check(small, changes: list[list[tuple]], *, pyoxigraph: bool = False):
     assert [set(g) for g in given[0]] == [set(g) for g in given[1]]
     assert sum(len(s.facts) for s in summaries) < sum(len(list(u)) for u in units)  # and far fewer of them
     reason.check_union(units, inferred, ontology=ontology, shared=registry, shared_inferred=base, summaries=summaries)
+
+
+def test_a_summary_made_from_nquads_text_is_the_one_made_from_terms(corpus, corpus_shared):
+    """kg build summarises each unit from its N-Quads text (kg.summary.summary_documents); packed, that is
+    byte for byte what `summarise` on pyoxigraph terms packs to: on the synthetic corpus, and on a unit with
+    a blank node, literals of every kind, a property the rules read, a built-in class (not plain) and the
+    same fact asserted and inferred. A line that is not one quad of the unit's graph is summarised from terms."""
+    import pyoxigraph as ox
+
+    from kg.build import _nquads, _pack_summary, _unit_summary
+    from kg.namespaces import article_graph, inferred_graph
+    from kg.summary import summarise, summary_documents
+
+    ontology, _, articles = corpus
+    _, answers, _ = corpus_shared
+    reads = reason.summary_reads(ontology)
+    assert reads  # kg's ontology is in the fragment F: the rules read some properties
+
+    def nquads(triples, graph: str) -> bytes:  # as kg build writes a unit's graphs
+        return _nquads(ox.Quad(*t, ox.NamedNode(graph)) for t in sorted(triples, key=str))
+
+    def both(slug: str, asserted: list, inferred: list) -> tuple[bytes, bytes]:
+        graph = article_graph(slug)
+        a, i = nquads(asserted, graph), nquads(inferred, inferred_graph(graph))
+        terms = _pack_summary(summarise(asserted, inferred, frozenset(ox.NamedNode(r) for r in reads)))
+        return _unit_summary(slug, a, i, reads), terms
+
+    units = [(f"a{n}", list(from_rdflib(a)), list(from_rdflib(i)))
+             for n, (a, i) in enumerate(zip(articles, answers))]
+    for slug, asserted, inferred in units:
+        text, terms = both(slug, asserted, inferred)
+        assert text == terms and _unpacked(text)[4]  # (plain: facts about individuals only)
+        graph = article_graph(slug)
+        assert summary_documents(nquads(asserted, graph), graph, nquads(inferred, inferred_graph(graph)),
+                                 inferred_graph(graph), reads) is not None  # (from the text, not from terms)
+
+    ex, kg = "https://example.org/kg/id/", "https://example.org/kg/ontology#"
+    node, other, blank = ox.NamedNode(ex + "n"), ox.NamedNode(ex + "registry-entity"), ox.BlankNode("b1")
+    read = ox.NamedNode(sorted(reads)[0])
+    odd = [
+        ox.Triple(node, ox.NamedNode(kg + "quote"), ox.Literal('a "quoted"\nline\twith \\ and é', language="en")),
+        ox.Triple(node, ox.NamedNode(kg + "startDate"), ox.Literal("2023-05-24Z", datatype=ox.NamedNode(XSD_DATE))),
+        ox.Triple(node, ox.NamedNode(kg + "count"), ox.Literal("007", datatype=ox.NamedNode(XSD_INTEGER))),
+        ox.Triple(node, ox.NamedNode(kg + "note"), ox.Literal("plain")),
+        ox.Triple(node, ox.NamedNode(kg + "part"), blank),
+        ox.Triple(blank, ox.NamedNode(kg + "of"), other),
+        ox.Triple(node, read, other),
+        ox.Triple(node, ox.NamedNode(str(RDF.type)), ox.NamedNode("http://www.w3.org/2002/07/owl#Class")),
+    ]
+    inferred = [ox.Triple(node, ox.NamedNode(kg + "participatedIn"), other), odd[-2]]
+    text, terms = both("odd", odd, inferred)
+    assert text == terms
+    assert not _unpacked(text)[4]  # not plain: it types a node as owl:Class
+    for kind in (blank, ox.Literal("a class?")):  # a type that is not a named class: not plain either
+        text, terms = both("typed", [ox.Triple(node, ox.NamedNode(str(RDF.type)), kind)], [])
+        assert text == terms and not _unpacked(text)[4]
+    # A line of another graph: summarised from terms, to the same summary.
+    graph = article_graph("odd")
+    stray = nquads(odd, graph) + nquads(odd[:1], article_graph("elsewhere"))
+    assert summary_documents(stray, graph, b"", inferred_graph(graph), reads) is None
+    assert _unit_summary("odd", stray, b"", reads) == _pack_summary(
+        summarise(odd, [], frozenset(ox.NamedNode(r) for r in reads)))
+
+
+XSD_DATE = "http://www.w3.org/2001/XMLSchema#date"
+XSD_INTEGER = "http://www.w3.org/2001/XMLSchema#integer"
+
+
+def _unpacked(packed: bytes) -> tuple:
+    import pickle
+    import zlib
+
+    return pickle.loads(zlib.decompress(packed))
 
 
 def test_union_of_a_consistent_corpus_passes(corpus, corpus_shared):
