@@ -590,8 +590,8 @@ class Asserted(TripleSet):
 
     Or given as the N-Quads kg writes (`nquads`: each line one quad in `graph`, each term as pyoxigraph writes
     it), as kg build keeps its units: then what HermiT is sent, the IRI triples and the vocabulary are cut
-    from the lines, the same bytes and strings as from the terms without a Python object per term (a tenth
-    of the time), and the terms are parsed only when asked for. A line that is not such a quad, or a literal
+    from the lines, the same bytes and strings as from the terms without a Python object per term (half
+    the time: 0.8 ms instead of 1.6 ms per synthetic article), and the terms are parsed only when asked for. A line that is not such a quad, or a literal
     with an escape that `_escaped` would not write, makes it read the terms instead."""
 
     def __init__(self, triples: Iterable = (), *, nquads: bytes | None = None, graph: str | None = None):
@@ -618,7 +618,7 @@ class Asserted(TripleSet):
             return None
         nquads, graph = self._text
         suffix = f" <{graph}> .\n".encode("utf-8")  # (a literal holds no newline: only a line can end so)
-        if nquads.count(b"\n") != nquads.count(suffix) or not nquads.endswith(b"\n") and nquads or b"<<" in nquads:
+        if nquads.count(b"\n") != nquads.count(suffix) or (nquads and not nquads.endswith(b"\n")) or b"<<" in nquads:
             return None
         lines = nquads.replace(suffix, b" .\n").split(b"\n")
         lines.pop()
