@@ -622,6 +622,8 @@ class Asserted(TripleSet):
             return None
         lines = nquads.replace(suffix, b" .\n").split(b"\n")
         lines.pop()
+        if any(line.count(b" ") < 3 for line in lines):  # a triple of the default graph whose object is `graph`
+            return None
         return lines if len(set(lines)) == len(lines) else list(dict.fromkeys(lines))
 
     @cached_property
@@ -665,7 +667,8 @@ class Asserted(TripleSet):
         if self._lines is not None:
             return frozenset(s for s, p, o in self.iri_triples if p == _TYPE_IRI and o in _TBOX_IRIS)
         return frozenset(t.subject.value for t in self.terms if isinstance(t.subject, _ox.NamedNode)
-                         and t.predicate.value == _TYPE_IRI and t.object.value in _TBOX_IRIS)
+                         and t.predicate.value == _TYPE_IRI and isinstance(t.object, _ox.NamedNode)
+                         and t.object.value in _TBOX_IRIS)
 
 
 _IMPORTS = str(OWL.imports)

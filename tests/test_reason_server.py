@@ -226,9 +226,16 @@ def test_asserted_from_nquads_text_sends_what_its_terms_send(corpus):
     for kept_apart in [ox.Literal("tab\there"), ox.Literal("bell\x07"), ox.Literal("del\x7f", language="ru"),
                        ox.Literal("\x08\x0c", datatype=ox.NamedNode(XSD_DATE))]:
         same(odd + [ox.Triple(node, ox.NamedNode(kg + "note"), kept_apart)], cut=False)
-    stray = reason.Asserted(nquads=_nquads([ox.Quad(node, ox.NamedNode(kg + "p"), node, ox.NamedNode(graph + "x"))]),
-                            graph=graph)
-    assert stray.ntriples() == f"<{EX.x}> <{kg}p> <{EX.x}> .\n".encode() and "terms" in vars(stray)
+    # A type given as a literal holding a class's IRI is no vocabulary (as `_vocabulary` of the rdflib graph).
+    same([ox.Triple(node, ox.NamedNode(str(RDF.type)), ox.Literal("http://www.w3.org/2002/07/owl#Class"))])
+    assert not reason.Asserted([ox.Triple(node, ox.NamedNode(str(RDF.type)),
+                                          ox.Literal("http://www.w3.org/2002/07/owl#Class"))]).iri_vocabulary
+    # A line of another graph, or of the default graph with the unit's graph as its object: read from terms.
+    for quad in [ox.Quad(node, ox.NamedNode(kg + "p"), node, ox.NamedNode(graph + "x")),
+                 ox.Quad(node, ox.NamedNode(kg + "p"), ox.NamedNode(graph), ox.DefaultGraph())]:
+        stray = reason.Asserted(nquads=_nquads([quad]), graph=graph)
+        assert stray.ntriples() == f"<{EX.x}> <{kg}p> <{quad.object.value}> .\n".encode() and "terms" in vars(stray)
+        assert stray.iri_triples == {(str(EX.x), kg + "p", quad.object.value)}
 
 
 def test_a_triple_set_reads_as_the_graph_of_its_triples(corpus):
