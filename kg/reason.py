@@ -627,6 +627,11 @@ class Asserted(TripleSet):
         return lines if len(set(lines)) == len(lines) else list(dict.fromkeys(lines))
 
     @cached_property
+    def _cut(self) -> bytes:
+        """`_lines` as one text, a line a triple (without the last newline)."""
+        return b"\n".join(self._lines)
+
+    @cached_property
     def _triples(self) -> frozenset:
         from kg.rdf import to_rdflib_term
 
@@ -636,10 +641,9 @@ class Asserted(TripleSet):
     def ntriples(self) -> bytes:
         """The lines of `_nt(self.triples((None, None, None)))`, made from the pyoxigraph terms (or their text)."""
         lines = self._lines
-        text = b"\n".join(lines) if lines is not None else b""
-        if lines is not None and not _DIRECTION.search(text) and not (
-                b"\\" in text and not set(_ESCAPE.findall(text)) <= _ESCAPED):
-            if _IMPORTS_TEXT in text:
+        if lines is not None and not _DIRECTION.search(self._cut) and not (
+                b"\\" in self._cut and not set(_ESCAPE.findall(self._cut)) <= _ESCAPED):
+            if _IMPORTS_TEXT in self._cut:
                 lines = [line for line in lines if line.split(b" ", 2)[1] != _IMPORTS_TEXT]
             sent = [line if b'"^^<' not in line else _typed_for_hermit(line) for line in lines]
             if None not in sent:
@@ -655,7 +659,7 @@ class Asserted(TripleSet):
     def iri_triples(self) -> frozenset:
         """Its triples of three IRIs, as strings (what HermiT's answers are made of)."""
         if self._lines is not None:  # (an IRI holds neither "<", ">" nor '"'; a literal may hold all three)
-            found = [line[1:-3].split("> <") for line in b"\n".join(self._lines).decode("utf-8").split("\n")
+            found = [line[1:-3].split("> <") for line in self._cut.decode("utf-8").split("\n")
                      if line[:1] == "<" and line[-3:] == "> ."]
             return frozenset(tuple(parts) for parts in found if len(parts) == 3 and '"' not in parts[2])
         return frozenset((t.subject.value, t.predicate.value, t.object.value) for t in self.terms

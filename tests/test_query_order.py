@@ -4,11 +4,11 @@ the same answer as oxigraph's ORDER BY, for every kind of term it handles, and o
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import pyoxigraph as ox
 import pytest
 
+from conftest import ROOT
 from kg.query import QueryText, _sorted_here, render_answer, run_query
 
 E = "http://example.org/"
@@ -129,14 +129,13 @@ def test_a_slice_twice_is_oxigraphs_error():
         run_query(ox.Store(), QueryText("SELECT ?s WHERE { ?s ?p ?o } ORDER BY ?s LIMIT 1 LIMIT 2", "q.rq"))
 
 
-def test_canned_queries_sorted_here_as_oxigraph_sorts(tmp_path):
+def test_canned_queries_sorted_here_as_oxigraph_sorts():
     """On the built graph, every canned query's answer is oxigraph's, byte for byte; the two whose answers grow
     with the corpus are sorted here (an edit of them that loses that would make them slow again)."""
-    root = Path(__file__).resolve().parent.parent
     store = ox.Store()
-    store.load(path=str(root / "out" / "kg.nq"), format=ox.RdfFormat.N_QUADS)
+    store.load(path=str(ROOT / "out" / "kg.nq"), format=ox.RdfFormat.N_QUADS)
     sorted_here = set()
-    for path in sorted((root / "queries").glob("*.rq")):
+    for path in sorted((ROOT / "queries").glob("*.rq")):
         text = path.read_text(encoding="utf-8")
         answer = _sorted_here(store, text, UNION)
         if answer is not None:
